@@ -1,0 +1,46 @@
+"""Celery app factory: Redis broker, one queue per service, routing by task-name prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue as KombuQueue
+
+from libs.common.contracts import Queue, beat_schedule, queue_for
+from libs.common.settings import CommonSettings, get_settings
+
+
+def route_by_prefix(
+    name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any
+) -> dict[str, str]:
+    return {"queue": queue_for(name)}
+
+
+def create_celery(
+    main: str,
+    settings: CommonSettings | None = None,
+    *,
+    flush_interval_s: float = 10.0,
+    compact_cron: str = "15 3 * * *",
+) -> Celery:
+    settings = settings or get_settings()
+    app = Celery(main, broker=settings.redis_url, backend=None)
+    app.conf.update(
+        task_queues=[KombuQueue(q.value) for q in Queue],
+        task_default_queue=Queue.INGEST.value,
+        task_routes=(route_by_prefix,),
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        broker_connection_retry_on_startup=True,
+        # A killed worker's unacked task comes back after this, not after an hour.
+        broker_transport_options={"visibility_timeout": 300},
+        beat_schedule=beat_schedule(flush_interval_s=flush_interval_s, compact_cron=compact_cron),
+        worker_hijack_root_logger=False,
+    )
+    return app

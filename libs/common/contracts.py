@@ -1,0 +1,49 @@
+"""Cross-service contracts: queue names, task names and the beat schedule, by name only.
+
+Services never import each other; they send tasks by these names. A task `<service>.<verb>`
+is routed to the queue named after its service.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from celery.schedules import crontab
+
+
+class Queue(StrEnum):
+    INGEST = "ingest"
+
+
+class TaskName(StrEnum):
+    INGEST_FLUSH = "ingest.flush"
+    INGEST_COMPACT = "ingest.compact"
+    INGEST_PRUNE_OUTBOX = "ingest.prune_outbox"
+
+
+def queue_for(task_name: str) -> str:
+    """Routing by prefix: `ingest.flush` -> queue `ingest`."""
+    return task_name.split(".", 1)[0]
+
+
+def beat_schedule(*, flush_interval_s: float, compact_cron: str) -> dict[str, dict[str, Any]]:
+    """Every scheduled job of the platform, in one registry read by the single beat process."""
+    minute, hour, day_of_month, month_of_year, day_of_week = compact_cron.split()
+    return {
+        "ingest-flush": {
+            "task": TaskName.INGEST_FLUSH,
+            "schedule": flush_interval_s,
+            "options": {"expires": max(flush_interval_s * 2, 5)},
+        },
+        "ingest-compact": {
+            "task": TaskName.INGEST_COMPACT,
+            "schedule": crontab(minute, hour, day_of_week, day_of_month, month_of_year),
+            "options": {"expires": 3600},
+        },
+        "ingest-prune-outbox": {
+            "task": TaskName.INGEST_PRUNE_OUTBOX,
+            "schedule": crontab(minute="30", hour="*"),
+            "options": {"expires": 3600},
+        },
+    }

@@ -1,0 +1,54 @@
+"""Settings shared by every service: one `MINDLAKE_`-prefixed environment, `.env` honoured."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER = "change-me"
+PIIMethod = Literal["redact", "tag", "hash", "mask"]
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MINDLAKE_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/mindlake"
+    database_pool_size: int = 10
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # One lake root: a local folder (file:///path or a plain path) or s3://bucket/prefix.
+    lake_root: str = "file://./var/lake"
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_allow_http: bool = False
+
+    # PII: keyed hashes use this secret; plain hashes of emails or IPs are brute-forced.
+    pii_hmac_key: SecretStr = SecretStr(PLACEHOLDER)
+    pii_custom_patterns: dict[str, str] = Field(default_factory=dict)
+    pii_text_method: PIIMethod = "tag"
+    pii_ner_enabled: bool = True
+    pii_score_threshold: float = 0.5
+
+    celery_task_expires_s: int = 3600
+    metrics_port: int = 9400
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> CommonSettings:
+        if self.environment == "production" and self.pii_hmac_key.get_secret_value() == PLACEHOLDER:
+            raise ValueError("MINDLAKE_PII_HMAC_KEY must be set to a real secret in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> CommonSettings:
+    return CommonSettings()

@@ -1,0 +1,70 @@
+"""The ingest API: POST /v1/logs, /health, /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import TypeAdapter
+from sqlalchemy import text
+
+from libs.common.db import get_engine
+from libs.common.errors import ServiceUnavailable, install_error_handlers
+from libs.common.logging import configure_logging
+from libs.common.metrics import mount_metrics
+from services.ingest import metrics, repository
+from services.ingest.config import get_ingest_settings
+from services.ingest.endpoints import router
+from services.ingest.schemas import LogEntry
+from services.ingest.trigger import FlushTrigger
+from services.ingest.worker import celery_app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_ingest_settings()
+    configure_logging(settings.log_level)
+    app.state.flush_trigger = FlushTrigger(
+        celery_app, settings.ingest_flush_trigger_min_interval_s, settings.celery_task_expires_s
+    )
+    yield
+    await get_engine().dispose()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="MindLake ingest", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(router)
+    mount_metrics(app)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, Any]:
+        try:
+            async with get_engine().connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                depth, oldest = await repository.outbox_depth(conn)
+        except Exception as exc:
+            raise ServiceUnavailable("the outbox database is unreachable") from exc
+        metrics.OUTBOX_DEPTH.set(depth)
+        metrics.OUTBOX_OLDEST_AGE.set(oldest)
+        return {"status": "ok", "outbox_depth": depth, "outbox_oldest_age_s": round(oldest, 3)}
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original_openapi()
+        defs = TypeAdapter(LogEntry).json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(defs.pop("$defs", {}))
+        components["LogEntry"] = defs
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()

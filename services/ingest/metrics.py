@@ -1,0 +1,54 @@
+"""Ingest metrics. Labels are source-service names (a closed set) and reasons, never user data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from libs.common.metrics import Counter, Gauge, Histogram
+from services.ingest.schemas import SERVICES, Rejection
+
+ENTRIES = Counter(
+    "mindlake_ingest_entries_total",
+    "Log entries by outcome and source service",
+    ["service", "outcome"],
+)
+OUTBOX_DEPTH = Gauge("mindlake_ingest_outbox_depth", "Outbox rows not yet in the lake")
+OUTBOX_OLDEST_AGE = Gauge(
+    "mindlake_ingest_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet in the lake"
+)
+FLUSH_SECONDS = Histogram(
+    "mindlake_ingest_flush_seconds",
+    "Time to land one flush batch in the lake",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+FLUSH_LAG_SECONDS = Histogram(
+    "mindlake_ingest_flush_lag_seconds",
+    "From acknowledgement to landing, per batch (oldest row)",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
+ROWS_LANDED = Counter(
+    "mindlake_ingest_rows_landed_total", "Rows landed in the raw zone", ["service"]
+)
+BYTES_LANDED = Counter("mindlake_ingest_bytes_landed_total", "Parquet bytes landed in the raw zone")
+PII_FINDINGS = Counter(
+    "mindlake_ingest_pii_findings_total", "PII found and anonymized in free text", ["entity"]
+)
+
+
+def _service_label(value: Any) -> str:
+    return value if isinstance(value, str) and value in SERVICES else "unknown"
+
+
+def count_outcomes(accepted: Mapping[str, int], duplicate: Mapping[str, int]) -> None:
+    for service, n in accepted.items():
+        ENTRIES.labels(_service_label(service), "accepted").inc(n)
+    for service, n in duplicate.items():
+        ENTRIES.labels(_service_label(service), "duplicate").inc(n)
+
+
+def count_rejections(entries: list[Any], rejections: Iterable[Rejection]) -> None:
+    for r in rejections:
+        item = entries[r.index] if r.index < len(entries) else None
+        service = item.get("service") if isinstance(item, dict) else None
+        ENTRIES.labels(_service_label(service), "rejected").inc()

@@ -1,0 +1,97 @@
+"""The raw zone's events table: one Delta table partitioned by service and event date.
+
+Only non-identifying columns get file statistics, so no user id or text is ever copied into
+`_delta_log` (by default delta-rs keeps min/max of every column there, and a deleted user's
+id would survive the delete). Each flush batch commits with a Delta transaction id
+(app id + batch number): the commit and the batch's id are atomic, which makes landing
+idempotent across crashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import pyarrow as pa
+from deltalake import CommitProperties, Transaction, WriterProperties, write_deltalake
+
+from libs.common.lake import Lake
+
+FLUSH_APP_ID = "mindlake-ingest-flush"
+STATS_COLUMNS = "event_time,received_at,flush_batch"
+PARTITION_BY = ["service", "event_date"]
+
+SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("service", pa.string(), nullable=False),
+        pa.field("event_date", pa.date32(), nullable=False),
+        pa.field("event_type", pa.string(), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        # Keyed hash of user_id: erasure deletes by it, so no raw id enters the table log.
+        pa.field("subject_key", pa.string(), nullable=False),
+        pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("received_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("body", pa.string(), nullable=False),  # JSON of the typed fields, PII scrubbed
+        pa.field("extras", pa.string(), nullable=True),  # JSON of unknown fields, PII scrubbed
+        pa.field("pii_findings", pa.int32(), nullable=False),
+        pa.field("flush_batch", pa.int64(), nullable=False),
+    ]
+)
+
+TABLE_CONFIGURATION = {
+    "delta.dataSkippingStatsColumns": STATS_COLUMNS,
+    "delta.checkpointInterval": "50",
+    "delta.logRetentionDuration": "interval 7 days",
+    "delta.deletedFileRetentionDuration": "interval 7 days",
+}
+
+
+@dataclass(frozen=True)
+class Landed:
+    version: int
+    rows: int
+    bytes: int
+
+
+class RawEventsTable:
+    def __init__(self, lake: Lake, path: str = "raw/events") -> None:
+        self.lake = lake
+        self.path = path
+        self.uri = lake.uri(path)
+
+    def last_landed_batch(self) -> int:
+        """The highest flush batch whose commit is in the table (0 if none)."""
+        table = self.lake.delta_table(self.path)
+        if table is None:
+            return 0
+        return table.transaction_version(FLUSH_APP_ID) or 0
+
+    def append(self, rows: pa.Table, batch_id: int) -> Landed:
+        write_deltalake(
+            self.uri,
+            rows.cast(SCHEMA),
+            mode="append",
+            partition_by=PARTITION_BY,
+            configuration=TABLE_CONFIGURATION,
+            storage_options=self.lake.storage_options,
+            writer_properties=WriterProperties(compression="ZSTD"),
+            commit_properties=CommitProperties(
+                app_transactions=[Transaction(app_id=FLUSH_APP_ID, version=batch_id)],
+                custom_metadata={"flush_batch": str(batch_id)},
+            ),
+        )
+        table = self.lake.delta_table(self.path)
+        assert table is not None
+        version = table.version()
+        return Landed(version=version, rows=rows.num_rows, bytes=self._bytes_added(version))
+
+    def _bytes_added(self, version: int) -> int:
+        """Parquet bytes the commit added, read from its log entry."""
+        log = self.lake.read_bytes(f"{self.path}/_delta_log/{version:020d}.json")
+        total = 0
+        for line in log.splitlines():
+            action = orjson.loads(line)
+            if "add" in action:
+                total += int(action["add"]["size"])
+        return total

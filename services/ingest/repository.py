@@ -1,0 +1,202 @@
+"""Every query of the ingest service."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# One statement for the whole batch (arrays, not row by row); duplicates already in the
+# outbox are skipped by the primary key and reported back by their absence from RETURNING.
+INSERT_OUTBOX = """
+INSERT INTO ingest.outbox (event_id, service, user_id, event_type, event_time, payload)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::bytea[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+@dataclass(frozen=True)
+class OutboxInsert:
+    event_id: str
+    service: str
+    user_id: str
+    event_type: str
+    event_time: datetime
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    event_id: str
+    service: str
+    user_id: str
+    event_type: str
+    event_time: datetime
+    received_at: datetime
+    payload: bytes
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def insert_outbox(conn: AsyncConnection, rows: Sequence[OutboxInsert]) -> set[str]:
+    """Insert in bulk; returns the event ids that were new."""
+    if not rows:
+        return set()
+    driver = await _driver(conn)
+    records = await driver.fetch(
+        INSERT_OUTBOX,
+        [r.event_id for r in rows],
+        [r.service for r in rows],
+        [r.user_id for r in rows],
+        [r.event_type for r in rows],
+        [r.event_time for r in rows],
+        [r.payload for r in rows],
+    )
+    return {rec[0] for rec in records}
+
+
+async def outbox_depth(conn: AsyncConnection) -> tuple[int, float]:
+    """Rows not yet in the lake, and the age in seconds of the oldest one."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT count(*), coalesce(extract(epoch FROM now() - min(received_at)), 0)"
+                " FROM ingest.outbox WHERE flushed_at IS NULL"
+            )
+        )
+    ).one()
+    return int(row[0]), float(row[1])
+
+
+FLUSH_LOCK = "hashtext('mindlake-ingest-flush')"
+
+
+async def take_flush_lock(conn: AsyncConnection, *, wait: bool) -> bool:
+    """Session-level lock: one raw-table writer at a time; freed if its connection dies."""
+    if wait:
+        await conn.execute(text(f"SELECT pg_advisory_lock({FLUSH_LOCK})"))
+        return True
+    return bool(await conn.scalar(text(f"SELECT pg_try_advisory_lock({FLUSH_LOCK})")))
+
+
+async def release_flush_lock(conn: AsyncConnection) -> None:
+    await conn.execute(text(f"SELECT pg_advisory_unlock({FLUSH_LOCK})"))
+
+
+async def unfinished_batches(conn: AsyncConnection) -> list[int]:
+    result = await conn.execute(
+        text("SELECT id FROM ingest.flush_batches WHERE state = 'claimed' ORDER BY id")
+    )
+    return [int(r[0]) for r in result]
+
+
+async def claim_batch(conn: AsyncConnection, limit: int) -> tuple[int, int] | None:
+    """Tag up to `limit` pending rows (oldest first) with a new batch id."""
+    batch_id = int(
+        await conn.scalar(
+            text(
+                "INSERT INTO ingest.flush_batches (state, row_count) VALUES ('claimed', 0) RETURNING id"
+            )
+        )
+        or 0
+    )
+    claimed = (
+        await conn.execute(
+            text(
+                "UPDATE ingest.outbox SET flush_batch = :b WHERE event_id IN ("
+                " SELECT event_id FROM ingest.outbox WHERE flush_batch IS NULL"
+                " ORDER BY seq LIMIT :n FOR UPDATE SKIP LOCKED)"
+            ),
+            {"b": batch_id, "n": limit},
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    if claimed == 0:
+        await conn.execute(text("DELETE FROM ingest.flush_batches WHERE id = :b"), {"b": batch_id})
+        return None
+    await conn.execute(
+        text("UPDATE ingest.flush_batches SET row_count = :n WHERE id = :b"),
+        {"n": claimed, "b": batch_id},
+    )
+    return batch_id, int(claimed)
+
+
+async def batch_rows(conn: AsyncConnection, batch_id: int) -> list[PendingRow]:
+    result = await conn.execute(
+        text(
+            "SELECT event_id, service, user_id, event_type, event_time, received_at, payload"
+            " FROM ingest.outbox WHERE flush_batch = :b AND payload IS NOT NULL ORDER BY seq"
+        ),
+        {"b": batch_id},
+    )
+    return [PendingRow(*r) for r in result]
+
+
+async def mark_landed(
+    conn: AsyncConnection, batch_id: int, *, lake_version: int | None, bytes_landed: int
+) -> None:
+    await conn.execute(
+        text(
+            "UPDATE ingest.flush_batches SET state = 'landed', landed_at = now(),"
+            " lake_version = :v, bytes_landed = :bytes WHERE id = :b"
+        ),
+        {"b": batch_id, "v": lake_version, "bytes": bytes_landed},
+    )
+    await conn.execute(
+        text("UPDATE ingest.outbox SET flushed_at = now(), payload = NULL WHERE flush_batch = :b"),
+        {"b": batch_id},
+    )
+
+
+async def save_identifiers(conn: AsyncConnection, rows: Sequence[tuple[str, str, str]]) -> None:
+    if not rows:
+        return
+    driver = await _driver(conn)
+    await driver.execute(
+        "INSERT INTO ingest.user_identifiers (user_id, kind, value)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " ON CONFLICT DO NOTHING",
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+    )
+
+
+async def identifiers_for(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, list[str]]:
+    if not user_ids:
+        return {}
+    driver = await _driver(conn)
+    records = await driver.fetch(
+        "SELECT user_id, value FROM ingest.user_identifiers WHERE user_id = ANY($1::text[])",
+        list(user_ids),
+    )
+    known: dict[str, list[str]] = defaultdict(list)
+    for rec in records:
+        known[rec[0]].append(rec[1])
+    return known
+
+
+async def prune_flushed(conn: AsyncConnection, *, older_than_days: int) -> int:
+    result = await conn.execute(
+        text(
+            "DELETE FROM ingest.outbox WHERE flushed_at IS NOT NULL"
+            " AND flushed_at < now() - make_interval(days => :d)"
+        ),
+        {"d": older_than_days},
+    )
+    await conn.execute(
+        text(
+            "DELETE FROM ingest.flush_batches WHERE state = 'landed'"
+            " AND landed_at < now() - make_interval(days => :d)"
+        ),
+        {"d": older_than_days},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

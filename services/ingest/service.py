@@ -1,0 +1,173 @@
+"""Accepting log entries: validate each, derive ids, write the batch to the outbox.
+
+Never commits: the caller commits, and only then replies 2xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.auth import Principal
+from libs.common.errors import PayloadTooLarge, ServiceError, Unprocessable
+from services.ingest import metrics, repository
+from services.ingest.config import IngestSettings
+from services.ingest.schemas import ENTRY_ADAPTER, SERVICES, EntryBase, IngestReply, Rejection
+
+UNKNOWN_SERVICE = "unknown"
+
+
+@dataclass
+class Checked:
+    """The outcome of validating a request's entries, before anything is written."""
+
+    rows: list[repository.OutboxInsert] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)  # request index of each row
+    rejections: list[Rejection] = field(default_factory=list)
+    in_request_duplicates: list[tuple[int, str]] = field(default_factory=list)
+
+
+def entries_of(body: Any, settings: IngestSettings) -> tuple[list[Any], bool]:
+    """The entries of a request: one entry, or {"entries": [...]}; and whether it was a batch."""
+    if isinstance(body, dict) and "entries" in body:
+        entries = body["entries"]
+        if not isinstance(entries, list):
+            raise ServiceError(
+                "'entries' must be a list", errors=[{"field": "entries", "reason": "not a list"}]
+            )
+        if len(entries) > settings.ingest_max_batch_entries:
+            raise PayloadTooLarge(
+                f"the batch has {len(entries):,} entries; the limit is "
+                f"{settings.ingest_max_batch_entries:,} a batch"
+            )
+        return entries, True
+    if isinstance(body, dict):
+        return [body], False
+    raise ServiceError(
+        "send one entry (an object) or {'entries': [...]}",
+        errors=[{"field": "body", "reason": "expected an object"}],
+    )
+
+
+def derived_event_id(raw: bytes) -> str:
+    """Clients that send no event_id get a hash of the entry: a resend dedups."""
+    return "h_" + hashlib.sha256(raw).hexdigest()[:40]
+
+
+def _rejection(index: int, exc: ValidationError) -> Rejection:
+    err = exc.errors(include_url=False, include_input=False)[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "union_tag_invalid":
+        return Rejection(
+            index=index,
+            field="service",
+            reason=f"unknown service {err['ctx']['tag']!r}; known: {', '.join(SERVICES)}",
+        )
+    if err["type"] == "union_tag_not_found":
+        return Rejection(index=index, field="service", reason="Field required")
+    # loc starts with the union member's tag (e.g. 'mood-service'); drop it.
+    parts = [str(p) for p in err["loc"]]
+    if parts and parts[0] in SERVICES:
+        loc = ".".join(parts[1:])
+    extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return Rejection(index=index, field=loc or "entry", reason=err["msg"] + extra)
+
+
+def check_entries(
+    entries: list[Any], principal: Principal, settings: IngestSettings, *, batch: bool
+) -> Checked:
+    checked = Checked()
+    seen: set[str] = set()
+    for index, item in enumerate(entries):
+        if not isinstance(item, dict):
+            checked.rejections.append(Rejection(index=index, field="entry", reason="not an object"))
+            continue
+        raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+        if len(raw) > settings.ingest_max_entry_bytes:
+            message = (
+                f"the entry is {len(raw):,} bytes; the limit is "
+                f"{settings.ingest_max_entry_bytes:,} bytes an entry"
+            )
+            if not batch:
+                raise PayloadTooLarge(message)
+            checked.rejections.append(Rejection(index=index, field="entry", reason=message))
+            continue
+        try:
+            entry: EntryBase = ENTRY_ADAPTER.validate_python(item)
+        except ValidationError as exc:
+            checked.rejections.append(_rejection(index, exc))
+            continue
+        service: str = entry.service  # type: ignore[attr-defined]
+        if not principal.may_write_for(service):
+            checked.rejections.append(
+                Rejection(
+                    index=index,
+                    field="service",
+                    reason=f"this API key may not write for {service!r}",
+                )
+            )
+            continue
+        event_id = entry.event_id or derived_event_id(raw)
+        if event_id in seen:
+            checked.in_request_duplicates.append((index, event_id))
+            continue
+        seen.add(event_id)
+        entry.event_id = event_id
+        checked.indexes.append(index)
+        checked.rows.append(
+            repository.OutboxInsert(
+                event_id=event_id,
+                service=service,
+                user_id=entry.user_id,
+                event_type=entry.event_type,
+                event_time=entry.timestamp,
+                payload=orjson.dumps(entry.model_dump(mode="json", exclude_none=True)),
+            )
+        )
+    return checked
+
+
+async def accept(
+    conn: AsyncConnection,
+    entries: list[Any],
+    principal: Principal,
+    settings: IngestSettings,
+    *,
+    batch: bool,
+) -> IngestReply:
+    """Validate and write to the outbox (uncommitted). Raises when nothing could be accepted."""
+    checked = check_entries(entries, principal, settings, batch=batch)
+    if not checked.rows and not checked.in_request_duplicates:
+        metrics.count_rejections(entries, checked.rejections)
+        raise Unprocessable(
+            "no entry was accepted",
+            errors=[r.model_dump() for r in checked.rejections],
+        )
+    new_ids = await repository.insert_outbox(conn, checked.rows)
+
+    event_ids: list[str | None] = [None] * len(entries)
+    accepted_by_service: dict[str, int] = {}
+    duplicate_by_service: dict[str, int] = {}
+    for index, row in zip(checked.indexes, checked.rows, strict=True):
+        event_ids[index] = row.event_id
+        bucket = accepted_by_service if row.event_id in new_ids else duplicate_by_service
+        bucket[row.service] = bucket.get(row.service, 0) + 1
+    for index, event_id in checked.in_request_duplicates:
+        event_ids[index] = event_id
+        service = str(entries[index].get("service"))
+        duplicate_by_service[service] = duplicate_by_service.get(service, 0) + 1
+
+    metrics.count_outcomes(accepted_by_service, duplicate_by_service)
+    metrics.count_rejections(entries, checked.rejections)
+    return IngestReply(
+        accepted=sum(accepted_by_service.values()),
+        duplicate=sum(duplicate_by_service.values()),
+        rejected=len(checked.rejections),
+        errors=checked.rejections,
+        event_ids=event_ids,
+    )
