@@ -1,0 +1,104 @@
+"""`mindlake` command line: migrations and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from libs.common import auth
+from libs.common.db import get_engine, session_maker
+from libs.common.errors import ServiceError
+
+app = typer.Typer(help="MindLake administration.", no_args_is_help=True)
+keys = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+console = Console()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every schema's migrations (libs/common first, then each service)."""
+    from libs.common.migrate import upgrade_all
+
+    for name in upgrade_all():
+        console.print(f"[green]migrated[/green] {name}")
+
+
+@keys.command("create")
+def create(
+    name: Annotated[str, typer.Option(help="Who uses the key, e.g. 'journal-service prod'")],
+    scope: Annotated[list[str], typer.Option(help=f"Repeatable: {', '.join(auth.Scope.ALL)}")],
+    service: Annotated[
+        list[str] | None,
+        typer.Option(help="Repeatable: source services an ingest key may write for (default *)"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="Print only the key")] = False,
+) -> None:
+    """Create a key. The key is printed once; only its hash is stored."""
+
+    async def run() -> tuple[auth.ApiKeyRow, str]:
+        async with session_maker()() as session:
+            row, key = await auth.create_key(
+                session, name=name, scopes=scope, services=service or ["*"]
+            )
+            await session.commit()
+        await get_engine().dispose()
+        return row, key
+
+    try:
+        row, key = asyncio.run(run())
+    except ServiceError as exc:
+        console.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(2) from exc
+    if quiet:
+        print(key)  # noqa: T201 - the one place the key is shown
+        return
+    console.print(f"key id   {row.key_id}\nscopes   {', '.join(row.scopes)}")
+    console.print(f"services {', '.join(row.services)}")
+    console.print(f"key      [bold]{key}[/bold]  (shown once; store it now)")
+
+
+@keys.command("list")
+def list_() -> None:
+    """List keys (never their secrets)."""
+
+    async def run() -> list[auth.ApiKeyRow]:
+        async with session_maker()() as session:
+            rows = await auth.list_keys(session)
+        await get_engine().dispose()
+        return rows
+
+    table = Table("key id", "name", "scopes", "services", "created", "revoked")
+    for row in asyncio.run(run()):
+        table.add_row(
+            row.key_id, row.name, ", ".join(row.scopes), ", ".join(row.services),
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys.command("revoke")
+def revoke(key_id: str) -> None:
+    """Revoke a key by id; it stops working within the verifier's cache TTL (10 s)."""
+
+    async def run() -> None:
+        async with session_maker()() as session:
+            await auth.revoke_key(session, key_id)
+            await session.commit()
+        await get_engine().dispose()
+
+    try:
+        asyncio.run(run())
+    except ServiceError as exc:
+        console.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    console.print(f"revoked {key_id}")
+
+
+if __name__ == "__main__":
+    app()
