@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from libs.common.db import CommonBase, session_maker
 from libs.common.errors import Forbidden, NotFound, ServiceError, Unauthorized
+from libs.common.settings import get_settings
 
 
 class Scope:
@@ -109,8 +110,8 @@ class KeyVerifier:
     A revocation takes effect everywhere within `ttl_s`.
     """
 
-    def __init__(self, ttl_s: float = 10.0) -> None:
-        self.ttl_s = ttl_s
+    def __init__(self, ttl_s: float | None = None) -> None:
+        self.ttl_s = get_settings().api_key_cache_ttl_s if ttl_s is None else ttl_s
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     async def verify(self, key: str) -> Principal | None:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from libs.common import auth
-from libs.common.db import get_engine, session_maker
+from libs.common.db import one_shot_engine, session_maker
 from libs.common.errors import ServiceError
 
 app = typer.Typer(help="MindLake administration.", no_args_is_help=True)
@@ -41,12 +41,13 @@ def create(
     """Create a key. The key is printed once; only its hash is stored."""
 
     async def run() -> tuple[auth.ApiKeyRow, str]:
-        async with session_maker()() as session:
+        engine = one_shot_engine()
+        async with session_maker(engine)() as session:
             row, key = await auth.create_key(
                 session, name=name, scopes=scope, services=service or ["*"]
             )
             await session.commit()
-        await get_engine().dispose()
+        await engine.dispose()
         return row, key
 
     try:
@@ -67,15 +68,19 @@ def list_() -> None:
     """List keys (never their secrets)."""
 
     async def run() -> list[auth.ApiKeyRow]:
-        async with session_maker()() as session:
+        engine = one_shot_engine()
+        async with session_maker(engine)() as session:
             rows = await auth.list_keys(session)
-        await get_engine().dispose()
+        await engine.dispose()
         return rows
 
     table = Table("key id", "name", "scopes", "services", "created", "revoked")
     for row in asyncio.run(run()):
         table.add_row(
-            row.key_id, row.name, ", ".join(row.scopes), ", ".join(row.services),
+            row.key_id,
+            row.name,
+            ", ".join(row.scopes),
+            ", ".join(row.services),
             f"{row.created_at:%Y-%m-%d %H:%M}",
             f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
         )
@@ -87,10 +92,11 @@ def revoke(key_id: str) -> None:
     """Revoke a key by id; it stops working within the verifier's cache TTL (10 s)."""
 
     async def run() -> None:
-        async with session_maker()() as session:
+        engine = one_shot_engine()
+        async with session_maker(engine)() as session:
             await auth.revoke_key(session, key_id)
             await session.commit()
-        await get_engine().dispose()
+        await engine.dispose()
 
     try:
         asyncio.run(run())

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 
 from libs.common.settings import get_settings
 
@@ -45,6 +46,11 @@ def get_engine(url: str | None = None) -> AsyncEngine:
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
     )
+
+
+def one_shot_engine(url: str | None = None) -> AsyncEngine:
+    """An unpooled engine for a command or task that runs its own event loop."""
+    return create_async_engine(url or get_settings().database_url, poolclass=NullPool)
 
 
 def session_maker(engine: AsyncEngine | None = None) -> async_sessionmaker[AsyncSession]:

@@ -39,6 +39,7 @@ class CommonSettings(BaseSettings):
     pii_ner_enabled: bool = True
     pii_score_threshold: float = 0.5
 
+    api_key_cache_ttl_s: float = 10.0  # a revoked key stops working within this time
     celery_task_expires_s: int = 3600
     metrics_port: int = 9400
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from services.ingest import metrics, repository
 from services.ingest.config import IngestSettings
@@ -103,7 +103,7 @@ async def flush_outbox(
 ) -> FlushReport:
     """Land every pending row (or `max_batches` batches); a no-op if another flush runs."""
     report = FlushReport()
-    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    engine = one_shot_engine(settings.database_url)
     table = RawEventsTable(lake, settings.ingest_raw_table)
     try:
         async with raw_table_lock(engine, wait=False) as locked:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,8 +31,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.flush_trigger = FlushTrigger(
         celery_app, settings.ingest_flush_trigger_min_interval_s, settings.celery_task_expires_s
     )
+    refresher = asyncio.create_task(refresh_outbox_gauges())
     yield
+    refresher.cancel()
     await get_engine().dispose()
+
+
+async def refresh_outbox_gauges(every_s: float = 5.0) -> None:
+    """Keep the outbox gauges current for scrapes, even when no worker is up."""
+    while True:
+        with contextlib.suppress(Exception):  # a database blip must not kill the loop
+            async with get_engine().connect() as conn:
+                depth, oldest = await repository.outbox_depth(conn)
+            metrics.OUTBOX_DEPTH.set(depth)
+            metrics.OUTBOX_OLDEST_AGE.set(oldest)
+        await asyncio.sleep(every_s)
 
 
 def create_app() -> FastAPI:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
+from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from services.ingest import repository
 from services.ingest.config import IngestSettings
@@ -26,7 +25,7 @@ class CompactionReport:
 
 async def compact(settings: IngestSettings, lake: Lake) -> CompactionReport:
     """Bin-pack small files, checkpoint the log and vacuum files past the retention."""
-    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    engine = one_shot_engine(settings.database_url)
     try:
         async with raw_table_lock(engine, wait=True):
             table = lake.delta_table(settings.ingest_raw_table)
@@ -55,7 +54,7 @@ async def compact(settings: IngestSettings, lake: Lake) -> CompactionReport:
 
 
 async def prune_outbox(settings: IngestSettings) -> int:
-    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    engine = one_shot_engine(settings.database_url)
     try:
         async with engine.begin() as conn:
             removed = await repository.prune_flushed(
