@@ -19,7 +19,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 ADMIN_DSN = os.environ.get(
     "MINDLAKE_TEST_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TEST_DB = f"mindlake_test_{WORKER}"
+TEST_DB = f"mindlake_test_{WORKER}_{os.getpid()}"  # parallel sessions do not collide
 PG_HOSTPORT = ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
 
 # Settings are read from the environment once; set it before any service module is imported.
@@ -59,6 +59,21 @@ def _create_database() -> None:
     asyncio.run(run())
 
 
+def _drop_database() -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def database() -> Iterator[str]:
     host, port = PG_HOSTPORT.split(":")
@@ -69,6 +84,7 @@ def database() -> Iterator[str]:
 
     upgrade_all()
     yield os.environ["MINDLAKE_DATABASE_URL"]
+    _drop_database()
 
 
 @pytest.fixture(scope="session")
@@ -83,25 +99,34 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[str]:
-    """moto in server mode: a real S3 API over HTTP on a free loopback port."""
-    from moto.server import ThreadedMotoServer
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto in server mode: a real S3 API over HTTP, in its own process (delta-rs holds the
+    GIL during its calls, so a server thread inside the test process would stall)."""
+    import sys
+    import time
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     import boto3
 
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while not _port_open("127.0.0.1", port):
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.exit("the moto S3 server did not start", 2)
+        time.sleep(0.1)
+    endpoint = f"http://127.0.0.1:{port}"
     boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
     ).create_bucket(Bucket="mindlake-test")
     yield endpoint
-    server.stop()
+    server.terminate()
+    server.wait(timeout=10)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue as KombuQueue
+from kombu.entity import Queue as KombuQueue
 
 from libs.common.contracts import Queue, beat_schedule, queue_for
 from libs.common.settings import CommonSettings, get_settings
@@ -27,7 +27,7 @@ def create_celery(
     settings = settings or get_settings()
     app = Celery(main, broker=settings.redis_url, backend=None)
     app.conf.update(
-        task_queues=[KombuQueue(q.value) for q in Queue],
+        task_queues=[KombuQueue(q.value) for q in Queue],  # type: ignore[no-untyped-call]
         task_default_queue=Queue.INGEST.value,
         task_routes=(route_by_prefix,),
         task_acks_late=True,

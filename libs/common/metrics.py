@@ -27,7 +27,7 @@ def scrape_registry() -> CollectorRegistry:
     """With PROMETHEUS_MULTIPROC_DIR set (several workers), merge every process's samples."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return registry
     return REGISTRY
 

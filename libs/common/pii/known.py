@@ -39,8 +39,8 @@ def _alternatives(value: str) -> list[tuple[str, str, bool]]:
         return [(_PHONE_SEP.join(digits), entity, False)]
     alts = [(re.escape(value), entity, True)]
     if entity == PERSON:
-        for part in value.split():
-            part = part.strip(".,'\"()")
+        for raw in value.split():
+            part = raw.strip(".,'\"()")
             if len(part) < _MIN_PART or part.lower() in _TITLES or part == value:
                 continue
             # A part that is also a common word ("Will", "May") counts only capitalised.
@@ -52,8 +52,7 @@ def _alternatives(value: str) -> list[tuple[str, str, bool]]:
 def _matcher(known: tuple[str, ...]) -> tuple[re.Pattern[str], tuple[str, ...]] | None:
     """One alternation per set of known values; a user's set repeats across their events."""
     alts: list[tuple[str, str, bool]] = []
-    for value in known:
-        value = value.strip()
+    for value in (k.strip() for k in known):
         if len(value) >= _MIN_PART:
             alts.extend(_alternatives(value))
     if not alts:

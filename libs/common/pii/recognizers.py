@@ -31,6 +31,7 @@ from libs.common.pii.findings import (
 from libs.common.pii.validators import card_ok, phone_ok, ssn_ok
 
 Gate = Callable[[str], bool]
+_PRESIDIO_MEDIUM = 0.5
 
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[\w.%+-]*\w@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
@@ -41,9 +42,9 @@ _TLDS = (
     "|fi|pl|pt|jp|br|mx|ru|cn|ly|tv|xyz|online|site|health|care"
 )
 _URL_TAIL = r"[^\s<>\"'`]*[^\s<>\"'`.,;:!?)\]}]"
-_URL = re.compile(
-    rf"\b(?:(?:https?|ftp)://|www\d{{0,3}}\.){_URL_TAIL}"
-    rf"|(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS})\b(?:/{_URL_TAIL})?",
+_URL = re.compile(rf"\b(?:(?:https?|ftp)://|www\d{{0,3}}\.){_URL_TAIL}", re.IGNORECASE)
+_DOMAIN = re.compile(
+    rf"(?<![\w@.-])(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS})\b(?:/{_URL_TAIL})?"
 )
 _PHONE = re.compile(
     r"""
@@ -57,8 +58,14 @@ _PHONE = re.compile(
     re.VERBOSE | re.IGNORECASE,
 )
 _CARD = re.compile(
-    r"(?<![\d+-])(?:\d{12,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5})"
-    r"(?!\d)(?!-\d)"
+    r"""
+    (?<![\d+-])
+    (?:\d{12,19}                                     # unbroken
+      |\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?   # 4-4-4-4(-3)
+      |\d{4}([ -])\d{6}\2\d{4,5})                    # Amex 4-6-5, Diners 4-6-4
+    (?!\d)(?!-\d)
+    """,
+    re.VERBOSE,
 )
 _SSN = re.compile(r"(?<![\d-])\d{3}([- .])\d{2}\1\d{4}(?![\d-])")
 _SSN_CONTEXT = re.compile(
@@ -79,14 +86,12 @@ class RegexRecognizer(LocalRecognizer):
     def __init__(
         self,
         entity: str,
-        patterns: Sequence[re.Pattern[str]],
+        patterns: Sequence[tuple[re.Pattern[str], float]],
         *,
-        score: float,
         validate: Callable[[str], bool] | None = None,
         gate: Gate | None = None,
     ) -> None:
         self._patterns = tuple(patterns)
-        self._score = score
         self._validate = validate
         self._gate = gate
         super().__init__(supported_entities=[entity], name=f"mindlake_{entity.lower()}")
@@ -99,14 +104,14 @@ class RegexRecognizer(LocalRecognizer):
         if self._gate is not None and not self._gate(text):
             return []
         found: list[Finding] = []
-        for pattern in self._patterns:
+        for pattern, score in self._patterns:
             has_group = "pii" in pattern.groupindex
             for m in pattern.finditer(text):
                 start, end = m.span("pii") if has_group else m.span()
                 if start == end:
                     continue
                 if self._validate is None or self._validate(text[start:end]):
-                    found.append(Finding(self.entity, start, end, self._score))
+                    found.append(Finding(self.entity, start, end, score))
         return found
 
     def analyze(
@@ -120,16 +125,25 @@ class RegexRecognizer(LocalRecognizer):
 class GatedPresidio:
     """A built-in Presidio recognizer run only on texts that could hold its entity."""
 
-    def __init__(self, recognizer: EntityRecognizer, gate: Gate) -> None:
+    def __init__(
+        self, recognizer: EntityRecognizer, gate: Gate, score: float | None = None
+    ) -> None:
         self._recognizer = recognizer
         self._gate = gate
+        self._score = score
         self._entities = list(recognizer.supported_entities)
 
     def find(self, text: str) -> list[Finding]:
         if not self._gate(text):
             return []
         results = self._recognizer.analyze(text, self._entities, None)  # type: ignore[arg-type]
-        return [Finding(r.entity_type, r.start, r.end, float(r.score)) for r in results]
+        return [Finding(r.entity_type, r.start, r.end, self._rescore(r.score)) for r in results]
+
+    def _rescore(self, score: float) -> float:
+        # Only medium patterns are re-scored; weak ones (IPv6 "::" at 0.1) stay below threshold.
+        if self._score is not None and score >= _PRESIDIO_MEDIUM:
+            return self._score
+        return float(score)
 
 
 def _has_digits(text: str) -> bool:
@@ -148,24 +162,25 @@ def custom_recognizers(patterns: Mapping[str, str]) -> list[RegexRecognizer]:
             compiled = re.compile(regex)
         except re.error as exc:
             raise ValueError(f"pii_custom_patterns[{name!r}] is not a valid regex: {exc}") from exc
-        out.append(RegexRecognizer(name.upper(), [compiled], score=0.9))
+        out.append(RegexRecognizer(name.upper(), [(compiled, 0.9)]))
     return out
 
 
 def build_detectors(custom: Mapping[str, str] | None = None) -> list[Detector]:
     """Every structured-identifier detector, cheapest gates first."""
     detectors: list[Detector] = [
-        RegexRecognizer(EMAIL_ADDRESS, [_EMAIL], score=1.0, gate=lambda t: "@" in t),
-        RegexRecognizer(URL, [_URL], score=0.6, gate=lambda t: "." in t),
-        RegexRecognizer(MEDICAL_ID, [_MEDICAL_ID], score=1.0, gate=lambda t: "-" in t),
-        # Validated card beats a phone of the same span: 0.75 < 1.0.
-        RegexRecognizer(PHONE_NUMBER, [_PHONE], score=0.75, validate=phone_ok, gate=_has_digits),
-        RegexRecognizer(CREDIT_CARD, [_CARD], score=1.0, validate=card_ok, gate=_has_digits),
+        RegexRecognizer(EMAIL_ADDRESS, [(_EMAIL, 1.0)], gate=lambda t: "@" in t),
+        RegexRecognizer(URL, [(_URL, 0.9), (_DOMAIN, 0.6)], gate=lambda t: "." in t),
+        RegexRecognizer(MEDICAL_ID, [(_MEDICAL_ID, 1.0)], gate=lambda t: "-" in t),
+        # A Luhn-valid card (1.0) beats a phone (0.75) of the same span.
+        RegexRecognizer(PHONE_NUMBER, [(_PHONE, 0.75)], validate=phone_ok, gate=_has_digits),
+        RegexRecognizer(CREDIT_CARD, [(_CARD, 1.0)], validate=card_ok, gate=_has_digits),
         RegexRecognizer(
-            US_SSN, [_SSN, _SSN_CONTEXT], score=0.85, validate=ssn_ok, gate=_has_digits
+            US_SSN, [(_SSN, 0.85), (_SSN_CONTEXT, 0.85)], validate=ssn_ok, gate=_has_digits
         ),
         GatedPresidio(IbanRecognizer(), _has_digits),
-        GatedPresidio(IpRecognizer(), _has_ip_shape),
+        # Presidio keeps IPs at 0.6 even though `ipaddress` has parsed every result.
+        GatedPresidio(IpRecognizer(), _has_ip_shape, score=0.9),
     ]
     detectors.extend(custom_recognizers(custom or {}))
     return detectors

@@ -27,10 +27,11 @@ def luhn_ok(digits: str) -> bool:
 def card_ok(value: str) -> bool:
     digits = digits_of(value)
     n = len(digits)
-    if not 12 <= n <= 19 or digits[0] not in "123456":
+    # Issuer prefixes start 1-6 (0604 is an old Maestro range); 12 digits is Maestro only,
+    # elsewhere it is far more often an order number.
+    if not 12 <= n <= 19 or not (digits[0] in "123456" or digits.startswith("0604")):
         return False
-    # 12 digits is only a Maestro length; elsewhere it is far more often an order number.
-    if n == 12 and digits[0] not in "56":
+    if n == 12 and digits[0] not in "56" and not digits.startswith("0604"):
         return False
     if digits.count(digits[0]) == n:
         return False
