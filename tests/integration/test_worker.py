@@ -104,7 +104,7 @@ async def test_worker_killed_mid_flush_loses_nothing_and_duplicates_nothing(
         await wait_for(
             "SELECT (SELECT count(*) FROM ingest.flush_batches WHERE state = 'landed') >= 1"
             " AND (SELECT count(*) FROM ingest.flush_batches WHERE state = 'claimed') = 1",
-            timeout=120,
+            within_s=120,
             worker_log=log_path,
         )
         os.killpg(worker.pid, signal.SIGKILL)
@@ -121,7 +121,7 @@ async def test_worker_killed_mid_flush_loses_nothing_and_duplicates_nothing(
         send_flush()
         await wait_for(
             "SELECT count(*) = 0 FROM ingest.outbox WHERE flushed_at IS NULL",
-            timeout=240,
+            within_s=240,
             worker_log=log_path,
         )
     finally:
