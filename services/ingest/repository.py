@@ -104,7 +104,8 @@ async def claim_batch(conn: AsyncConnection, limit: int) -> tuple[int, int] | No
     batch_id = int(
         await conn.scalar(
             text(
-                "INSERT INTO ingest.flush_batches (state, row_count) VALUES ('claimed', 0) RETURNING id"
+                "INSERT INTO ingest.flush_batches (state, row_count)"
+                " VALUES ('claimed', 0) RETURNING id"
             )
         )
         or 0
@@ -118,7 +119,7 @@ async def claim_batch(conn: AsyncConnection, limit: int) -> tuple[int, int] | No
             ),
             {"b": batch_id, "n": limit},
         )
-    ).rowcount  # type: ignore[attr-defined]
+    ).rowcount
     if claimed == 0:
         await conn.execute(text("DELETE FROM ingest.flush_batches WHERE id = :b"), {"b": batch_id})
         return None
@@ -199,4 +200,4 @@ async def prune_flushed(conn: AsyncConnection, *, older_than_days: int) -> int:
         ),
         {"d": older_than_days},
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)

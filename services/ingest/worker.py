@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from celery.signals import worker_init
@@ -25,7 +26,5 @@ celery_app.conf.imports = ("services.ingest.tasks",)
 def _on_worker_init(**_: Any) -> None:
     configure_logging(settings.log_level)
     if settings.metrics_port:
-        try:
+        with contextlib.suppress(OSError):  # another worker on this host serves it
             serve_metrics(settings.metrics_port)
-        except OSError:  # another worker on this host serves it
-            pass

@@ -1,0 +1,28 @@
+# One image for every MindLake process: the ingest API (default CMD), Celery workers, beat and
+# the `mindlake` CLI (migrations, keys). docker-compose.yml picks the command per service.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, so a source change does not reinstall them: the package folders are
+# stubbed, installed (editable), then replaced by the real source below.
+COPY pyproject.toml README.md ./
+RUN mkdir -p libs services \
+    && touch libs/__init__.py services/__init__.py \
+    && pip install -e .
+
+# Editable on purpose: each service's Alembic folder (migrations/, not a Python package) is
+# found next to its code, which a wheel install would leave behind.
+COPY libs ./libs
+COPY services ./services
+
+RUN useradd --create-home --uid 10001 mindlake
+USER mindlake
+
+EXPOSE 8000 9400
+CMD ["uvicorn", "services.ingest.main:app", "--host", "0.0.0.0", "--port", "8000"]
