@@ -1,11 +1,11 @@
 """Moving committed outbox rows to the lake, exactly once, whatever crashes when.
 
 1. claim: tag pending rows with a new batch id (committed);
-2. land: append them to the raw table in one Delta commit carrying that batch id;
+2. land: append them to the raw table in one Delta commit carrying the batch's token;
 3. mark: flag the batch and its rows as landed (committed).
 A crash after 1 leaves a claimed batch, re-landed on the next run; a crash after 2 leaves a
-batch the table already holds (its transaction id says so), so it is only marked. One flusher
-runs at a time (a Postgres advisory lock), so batch ids reach the table in order.
+batch the table already holds (a commit carries its token), so it is only marked. One flusher
+runs at a time (a Postgres advisory lock), so a claimed batch is never landed twice at once.
 """
 
 from __future__ import annotations
@@ -40,10 +40,16 @@ class FlushReport:
 
 
 async def land_batch(
-    engine: AsyncEngine, table: RawEventsTable, batch_id: int, settings: IngestSettings
+    engine: AsyncEngine,
+    table: RawEventsTable,
+    batch: repository.ClaimedBatch,
+    settings: IngestSettings,
+    *,
+    recovering: bool = False,
 ) -> tuple[int, int]:
     """Land one claimed batch (idempotent). Returns (rows, bytes) newly landed."""
-    if table.last_landed_batch() >= batch_id:
+    batch_id = batch.id
+    if recovering and table.holds_batch(batch.token):
         async with engine.begin() as conn:
             await repository.mark_landed(conn, batch_id, lake_version=None, bytes_landed=0)
         log.info("flush_batch_already_landed", batch_id=batch_id)
@@ -59,8 +65,8 @@ async def land_batch(
             await repository.mark_landed(conn, batch_id, lake_version=None, bytes_landed=0)
         return 0, 0
 
-    batch = build_batch(rows, batch_id=batch_id, known=known, settings=settings)
-    landed = table.append(batch.table, batch_id)
+    built = build_batch(rows, batch_id=batch_id, known=known, settings=settings)
+    landed = table.append(built.table, token=batch.token)
     async with engine.begin() as conn:
         await repository.mark_landed(
             conn, batch_id, lake_version=landed.version, bytes_landed=landed.bytes
@@ -69,10 +75,10 @@ async def land_batch(
     metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
     oldest = min(r.received_at for r in rows)
     metrics.FLUSH_LAG_SECONDS.observe((datetime.now(UTC) - oldest).total_seconds())
-    for service, n in batch.rows_by_service.items():
+    for service, n in built.rows_by_service.items():
         metrics.ROWS_LANDED.labels(service).inc(n)
     metrics.BYTES_LANDED.inc(landed.bytes)
-    for entity, n in batch.pii_by_entity.items():
+    for entity, n in built.pii_by_entity.items():
         metrics.PII_FINDINGS.labels(entity).inc(n)
     log.info(
         "flush_batch_landed",
@@ -112,8 +118,10 @@ async def flush_outbox(
                 return report
             async with engine.begin() as conn:
                 unfinished = await repository.unfinished_batches(conn)
-            for batch_id in unfinished:
-                rows, size = await land_batch(engine, table, batch_id, settings)
+            for claimed_before in unfinished:
+                rows, size = await land_batch(
+                    engine, table, claimed_before, settings, recovering=True
+                )
                 report.recovered += 1
                 report.rows += rows
                 report.bytes += size
@@ -122,9 +130,9 @@ async def flush_outbox(
                     claimed = await repository.claim_batch(conn, settings.ingest_flush_batch_rows)
                 if claimed is None:
                     break
-                rows, size = await land_batch(engine, table, claimed[0], settings)
+                rows, size = await land_batch(engine, table, claimed, settings)
                 report.batches += 1
-                report.batch_ids.append(claimed[0])
+                report.batch_ids.append(claimed.id)
                 report.rows += rows
                 report.bytes += size
             async with engine.connect() as conn:

@@ -44,12 +44,13 @@ class OutboxRow(Base):
 
 
 class FlushBatch(Base):
-    """Rows claimed together and landed in one Delta commit tagged with this id."""
+    """Rows claimed together and landed in one Delta commit tagged with the batch's token."""
 
     __tablename__ = "flush_batches"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     state: Mapped[str] = mapped_column(String(16), default="claimed")  # claimed | landed
+    token: Mapped[str | None] = mapped_column(String(32), nullable=True)
     row_count: Mapped[int] = mapped_column(Integer)
     claimed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")

@@ -2,9 +2,10 @@
 
 Only non-identifying columns get file statistics, so no user id or text is ever copied into
 `_delta_log` (by default delta-rs keeps min/max of every column there, and a deleted user's
-id would survive the delete). Each flush batch commits with a Delta transaction id
-(app id + batch number): the commit and the batch's id are atomic, which makes landing
-idempotent across crashes.
+id would survive the delete). Each flush batch's commit carries the batch's random
+token in its commit info: the commit and the token are atomic, so after a crash the flusher
+can tell whether a batch is already in the table. (A token, not the batch number: numbers
+restart with a new or restored database while the lake stays.)
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
-from deltalake import CommitProperties, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, WriterProperties, write_deltalake
 
 from libs.common.lake import Lake
 
-FLUSH_APP_ID = "mindlake-ingest-flush"
+TOKEN_KEY = "mindlake.flush_token"
+RECOVERY_HISTORY_DEPTH = 500  # commits searched for a crashed batch; only flushes append
 STATS_COLUMNS = "event_time,received_at,flush_batch"
 PARTITION_BY = ["service", "event_date"]
 
@@ -60,14 +62,14 @@ class RawEventsTable:
         self.path = path
         self.uri = lake.uri(path)
 
-    def last_landed_batch(self) -> int:
-        """The highest flush batch whose commit is in the table (0 if none)."""
+    def holds_batch(self, token: str) -> bool:
+        """Whether a recent commit of the table carries this flush batch's token."""
         table = self.lake.delta_table(self.path)
         if table is None:
-            return 0
-        return table.transaction_version(FLUSH_APP_ID) or 0
+            return False
+        return any(c.get(TOKEN_KEY) == token for c in table.history(RECOVERY_HISTORY_DEPTH))
 
-    def append(self, rows: pa.Table, batch_id: int) -> Landed:
+    def append(self, rows: pa.Table, *, token: str) -> Landed:
         write_deltalake(
             self.uri,
             rows.cast(SCHEMA),
@@ -76,10 +78,7 @@ class RawEventsTable:
             configuration=TABLE_CONFIGURATION,
             storage_options=self.lake.storage_options,
             writer_properties=WriterProperties(compression="ZSTD"),
-            commit_properties=CommitProperties(
-                app_transactions=[Transaction(app_id=FLUSH_APP_ID, version=batch_id)],
-                custom_metadata={"flush_batch": str(batch_id)},
-            ),
+            commit_properties=CommitProperties(custom_metadata={TOKEN_KEY: token}),
         )
         table = self.lake.delta_table(self.path)
         assert table is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ class OutboxInsert:
     event_type: str
     event_time: datetime
     payload: bytes
+
+
+@dataclass(frozen=True)
+class ClaimedBatch:
+    id: int
+    token: str  # random: names the batch's Delta commit, unique across databases
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -92,21 +100,26 @@ async def release_flush_lock(conn: AsyncConnection) -> None:
     await conn.execute(text(f"SELECT pg_advisory_unlock({FLUSH_LOCK})"))
 
 
-async def unfinished_batches(conn: AsyncConnection) -> list[int]:
+async def unfinished_batches(conn: AsyncConnection) -> list[ClaimedBatch]:
     result = await conn.execute(
-        text("SELECT id FROM ingest.flush_batches WHERE state = 'claimed' ORDER BY id")
+        text(
+            "SELECT id, token, row_count FROM ingest.flush_batches"
+            " WHERE state = 'claimed' ORDER BY id"
+        )
     )
-    return [int(r[0]) for r in result]
+    return [ClaimedBatch(int(r[0]), str(r[1]), int(r[2])) for r in result]
 
 
-async def claim_batch(conn: AsyncConnection, limit: int) -> tuple[int, int] | None:
-    """Tag up to `limit` pending rows (oldest first) with a new batch id."""
+async def claim_batch(conn: AsyncConnection, limit: int) -> ClaimedBatch | None:
+    """Tag up to `limit` pending rows (oldest first) with a new batch."""
+    token = uuid.uuid4().hex
     batch_id = int(
         await conn.scalar(
             text(
-                "INSERT INTO ingest.flush_batches (state, row_count)"
-                " VALUES ('claimed', 0) RETURNING id"
-            )
+                "INSERT INTO ingest.flush_batches (state, row_count, token)"
+                " VALUES ('claimed', 0, :t) RETURNING id"
+            ),
+            {"t": token},
         )
         or 0
     )
@@ -127,7 +140,7 @@ async def claim_batch(conn: AsyncConnection, limit: int) -> tuple[int, int] | No
         text("UPDATE ingest.flush_batches SET row_count = :n WHERE id = :b"),
         {"n": claimed, "b": batch_id},
     )
-    return batch_id, int(claimed)
+    return ClaimedBatch(batch_id, token, int(claimed))
 
 
 async def batch_rows(conn: AsyncConnection, batch_id: int) -> list[PendingRow]:

@@ -102,11 +102,11 @@ async def test_a_crash_at_any_point_neither_loses_nor_duplicates(
     original_mark = repository.mark_landed
     appends, marks = [0], [0]
 
-    def crashing_append(self: RawEventsTable, rows: Any, batch_id: int) -> Any:
+    def crashing_append(self: RawEventsTable, rows: Any, *, token: str) -> Any:
         appends[0] += 1
         if appends[0] == 2 and crash_point == "before_lake_commit":
             raise Crash  # the second batch dies before its Delta commit
-        return original_append(self, rows, batch_id)
+        return original_append(self, rows, token=token)
 
     async def crashing_mark(conn: Any, batch_id: int, **kw: Any) -> None:
         marks[0] += 1
@@ -128,6 +128,23 @@ async def test_a_crash_at_any_point_neither_loses_nor_duplicates(
     assert len(rows) == len(entries)
     assert len({r["event_id"] for r in rows}) == len(entries)
     assert await pending() == 0
+
+
+async def test_a_new_database_over_an_existing_lake_loses_nothing(
+    client: Any, lake_settings: Any
+) -> None:
+    """Batch numbers restart with a new (or restored) database; the lake remembers old ones."""
+    await post(client, [factories.mood() for _ in range(10)])
+    await flush_outbox(lake_settings, Lake(lake_settings))
+    async with get_engine().begin() as conn:
+        await conn.execute(text("TRUNCATE ingest.outbox, ingest.flush_batches RESTART IDENTITY"))
+    await post(client, [factories.mood() for _ in range(7)])
+    async with get_engine().begin() as conn:  # a crash left the new batch 1 claimed
+        claimed = await repository.claim_batch(conn, 100)
+    assert claimed is not None and claimed.id == 1
+    report = await flush_outbox(lake_settings, Lake(lake_settings))
+    assert (report.recovered, report.rows) == (1, 7)
+    assert len(raw_rows(lake_settings)) == 17
 
 
 async def test_only_one_flusher_at_a_time(client: Any, lake_settings: Any) -> None:
