@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -132,9 +131,7 @@ async def outbox_counts(dsn: str) -> dict[str, int]:
     try:
         row = await conn.fetchrow(
             "SELECT count(*) AS rows, count(flushed_at) AS landed,"
-            " (SELECT count(*) FROM ingest.flush_batches WHERE state = 'landed') AS batches,"
-            " coalesce(pg_sequence_last_value("
-            "  pg_get_serial_sequence('ingest.flush_batches', 'id')::regclass), 0) AS last_batch"
+            " (SELECT count(*) FROM ingest.flush_batches WHERE state = 'landed') AS batches"
             " FROM ingest.outbox"
         )
     finally:
@@ -152,33 +149,16 @@ def raw_table(infra: Infra) -> tuple[Any, Any, str]:
 
 
 def pair_lake_with_database(infra: Infra) -> None:
-    """One outbox database goes with one lake: flush batch numbers tie them, and a lake that
-    has seen higher numbers would make the flush skip new batches as already landed. A demo
-    lake filled from another database is moved aside; a demo database whose rows are in no
-    lake (the lake was deleted) is created afresh, since its dedup would land nothing."""
-    from services.ingest.raw_table import FLUSH_APP_ID
-
-    lake, table, _ = raw_table(infra)
+    """A demo database whose rows are in no lake (the lake folder was deleted) is created
+    afresh: its dedup would take every resent entry as a duplicate and land nothing."""
+    _, table, _ = raw_table(infra)
     counts = asyncio.run(outbox_counts(infra.asyncpg_dsn))
-    owner = LOG_DIR.parent / "lake-database.txt"  # which database filled the demo lake
-    our_lake = infra.origin["lake"] == "local folder"
-    landed = (table.transaction_version(FLUSH_APP_ID) or 0) if table else 0
-    other = our_lake and owner.exists() and owner.read_text() != infra.database_url
-    if table and (other or landed > counts["last_batch"]):
-        if not our_lake:
-            sys.exit(f"the lake {lake.root} was filled from another database; use a new one")
-        aside = f"{lake.root}.{time.strftime('%Y%m%d-%H%M%S')}"
-        os.rename(lake.root, aside)
-        console.print(f"[yellow]the demo lake belonged to another database: moved to {aside}")
-        table = None
     if table is None and counts["landed"]:
         if infra.admin_dsn is None:
             sys.exit("the database has landed rows but the lake has no raw table; use a new one")
         infra.reset_database()
         cli(infra, "migrate")
         console.print("[yellow]the demo database's rows were in no lake: created it afresh")
-    if our_lake:
-        owner.write_text(infra.database_url)
 
 
 def summary(infra: Infra, result: dict[str, Any], entries: list[dict[str, Any]]) -> None:
