@@ -45,12 +45,14 @@ import httpx
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python bench/ingest.py` (make bench) as well as `-m`
+    sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 DEFAULT_DB = "postgresql+asyncpg://postgres@127.0.0.1:5432/mindlake_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 PLACEHOLDER = b"@@BENCHID@@"
 MODES = ("batch", "single")
-DEFAULT_CONCURRENCY = {"batch": 32, "single": 64}
+DEFAULT_CONCURRENCY = {"batch": 8, "single": 64}
 
 TARGET_BATCH_EVENTS = 25_000
 TARGET_BATCH_P99_MS = 100.0
@@ -66,7 +68,6 @@ def build_templates(entries_per_request: int, count: int, seed: int = 7) -> list
     Joining the fragments with one id prefix between them gives a body whose entries carry
     `<prefix><j>` event ids (j unique within the body): unique prefix -> unique ids.
     """
-    sys.path.insert(0, str(ROOT))
     from tests import factories
 
     random.seed(seed)
@@ -181,7 +182,7 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     cpu: dict[str, float] = field(default_factory=dict)  # cores used, by component
-    generator_pids: list[int] = field(default_factory=list)
+    outside: list[tuple[float, str]] = field(default_factory=list)  # busiest other processes
 
 
 def run_wrk(
@@ -198,8 +199,15 @@ def run_wrk(
     script.write_text(WRK_LUA)
     env = {**os.environ, "BENCH_FRAGMENTS": str(fragments), "BENCH_KEY": key, "BENCH_RUN": run_id}
     cmd = [
-        "wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(duration))}s",
-        "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/v1/logs",
+        "wrk",
+        f"-t{threads}",
+        f"-c{concurrency}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/v1/logs",
     ]
     cpu.start()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -224,6 +232,7 @@ def run_wrk(
         p99_ms=r["p99_us"] / 1000,
         max_ms=r["max_us"] / 1000,
         cpu=usage,
+        outside=cpu.outside,
     )
 
 
@@ -311,8 +320,10 @@ def run_python(
     cpu: CpuMeter,
 ) -> LoadResult:
     ctx = mp.get_context("fork")
-    per = [concurrency // processes + (1 if i < concurrency % processes else 0)
-           for i in range(processes)]
+    per = [
+        concurrency // processes + (1 if i < concurrency % processes else 0)
+        for i in range(processes)
+    ]
     pipes, procs = [], []
     cpu.start()
     for i, conns in enumerate(c for c in per if c):
@@ -350,6 +361,7 @@ def run_python(
         p99_ms=pct(0.99),
         max_ms=lat[-1] * 1000 if lat else float("nan"),
         cpu=usage,
+        outside=cpu.outside,
     )
 
 
@@ -362,8 +374,8 @@ def _proc_stat(pid: int) -> tuple[str, int, float] | None:
     """(command line, ppid, cpu seconds) of a live process."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace"
+        cmdline = (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         )
     except OSError:
         return None
@@ -412,6 +424,7 @@ class CpuMeter:
         self.database_url = database_url
         self.database = asyncpg_dsn(database_url or DEFAULT_DB).rsplit("/", 1)[1].split("?")[0]
         self.generator_pids: list[int] = []
+        self.outside: list[tuple[float, str]] = []
 
     @staticmethod
     def _tree(procs: dict[int, tuple[str, int, float]], roots: list[int]) -> float:
@@ -427,10 +440,12 @@ class CpuMeter:
 
     def _sample(self) -> dict[str, float]:
         procs = _all_procs()
+        self._procs = procs
         sample = {
             "api": self._tree(procs, self.api_pids),
-            "postgres": sum(c for (cmd, _, c) in procs.values()
-                            if _is_bench_postgres(cmd, self.database)),
+            "postgres": sum(
+                c for (cmd, _, c) in procs.values() if _is_bench_postgres(cmd, self.database)
+            ),
             "generator": self._tree(procs, self.generator_pids) if self.generator_pids else 0.0,
             "busy": _busy_seconds(),
         }
@@ -443,6 +458,7 @@ class CpuMeter:
         t = os.times()
         self._children0 = t.children_user + t.children_system
         self._before = self._sample()
+        self._procs_before = self._procs
         self._t0 = time.perf_counter()
 
     def stop(self) -> dict[str, float]:
@@ -455,6 +471,16 @@ class CpuMeter:
             used["generator"] = (t.children_user + t.children_system - self._children0) / wall
         used["postgres"] = max(0.0, used["postgres"])
         used["other"] = max(0.0, used["busy"] - used["api"] - used["generator"] - used["postgres"])
+        # the busiest processes outside the bench, to name them when the machine is not idle
+        ours = {os.getpid(), *self.api_pids, *self.generator_pids}
+        outside = []
+        for pid, (cmd, ppid, cpu) in self._procs.items():
+            if pid in ours or ppid in ours or _is_bench_postgres(cmd, self.database):
+                continue
+            share = (cpu - self._procs_before.get(pid, (cmd, ppid, 0.0))[2]) / wall
+            if share > 0.05:
+                outside.append((share, cmd.strip()[:70]))
+        self.outside = sorted(outside, reverse=True)[:3]
         return used
 
 
@@ -468,8 +494,12 @@ async def pg_counters(url: str) -> dict[str, float]:
         )
     finally:
         await conn.close()
-    return {"pg_sessions": float(row[0]), "pg_commits": float(row[1]),
-            "wal_bytes": float(row[2]), "wal_syncs": float(row[3])}
+    return {
+        "pg_sessions": float(row[0]),
+        "pg_commits": float(row[1]),
+        "wal_bytes": float(row[2]),
+        "wal_syncs": float(row[3]),
+    }
 
 
 # --------------------------------------------------------------------------- servers
@@ -511,13 +541,25 @@ def start_server(name: str, app: str, workers: int, env: dict[str, str], logdir:
     port = free_port()
     log = logdir / f"{name}.log"
     cmd = [
-        PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-        "--no-access-log", "--log-level", "warning",
+        PYTHON,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
     ]
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     server = Server(name, port, proc, log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -571,7 +613,11 @@ def prepare(env: dict[str, str], key: str | None) -> str:
         return key
     out = subprocess.run(
         [*mindlake, "keys", "create", "--name", "bench", "--scope", "ingest:write", "--quiet"],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -597,12 +643,16 @@ class ModeResult:
 
 
 def fmt_cpu(cpu: dict[str, float]) -> str:
-    text = (f"cores busy {cpu['busy']:.2f}: api {cpu['api']:.2f}, postgres "
-            f"{cpu['postgres']:.2f}, generator {cpu['generator']:.2f}, other {cpu['other']:.2f}")
+    text = (
+        f"cores busy {cpu['busy']:.2f}: api {cpu['api']:.2f}, postgres "
+        f"{cpu['postgres']:.2f}, generator {cpu['generator']:.2f}, other {cpu['other']:.2f}"
+    )
     if "pg_sessions" in cpu:
-        text += (f" | pg/s: {cpu['pg_commits']:,.0f} commits, {cpu['wal_syncs']:,.0f} WAL "
-                 f"fsyncs, {cpu['wal_bytes'] / 2**20:,.1f} MiB WAL, "
-                 f"{cpu['pg_sessions']:,.1f} new sessions")
+        text += (
+            f" | pg/s: {cpu['pg_commits']:,.0f} commits, {cpu['wal_syncs']:,.0f} WAL "
+            f"fsyncs, {cpu['wal_bytes'] / 2**20:,.1f} MiB WAL, "
+            f"{cpu['pg_sessions']:,.1f} new sessions"
+        )
     return text
 
 
@@ -610,15 +660,19 @@ def report(results: list[ModeResult], generator: str, workers: int) -> None:
     cores = os.cpu_count() or 1
     print()
     print(f"== ingest bench: {cores} cores, {workers} API worker(s), generator {generator}")
-    hdr = (f"{'mode':<7}{'target':<9}{'conc':>5}{'req/s':>10}{'events/s':>11}"
-           f"{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}{'err':>5}")
+    hdr = (
+        f"{'mode':<7}{'target':<9}{'conc':>5}{'req/s':>10}{'events/s':>11}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'non2xx':>8}{'err':>5}"
+    )
     print(hdr)
     for r in results:
         for label, res in (("baseline", r.baseline), ("api", r.api)):
             rps = res.requests / res.seconds
             eps = rps * r.entries
-            print(f"{r.mode:<7}{label:<9}{r.concurrency:>5}{rps:>10,.0f}{eps:>11,.0f}"
-                  f"{res.p50_ms:>9.1f}{res.p99_ms:>9.1f}{res.bad:>8}{res.errors:>5}")
+            print(
+                f"{r.mode:<7}{label:<9}{r.concurrency:>5}{rps:>10,.0f}{eps:>11,.0f}"
+                f"{res.p50_ms:>9.1f}{res.p99_ms:>9.1f}{res.bad:>8}{res.errors:>5}"
+            )
             print(f"{'':<16}{fmt_cpu(res.cpu)}")
     print()
     for r in results:
@@ -627,25 +681,47 @@ def report(results: list[ModeResult], generator: str, workers: int) -> None:
         ratio = api_rps / base_rps if base_rps else 0.0
         events = r.api.accepted / r.api.seconds
         durable = r.outbox_rows >= r.api.accepted and r.api.ok > 0
-        print(f"[{r.mode}] {events:,.0f} accepted events/s, {api_rps:,.0f} 2xx req/s, "
-              f"{ratio:.2f}x the baseline's req/s, p50 {r.api.p50_ms:.1f} ms, "
-              f"p99 {r.api.p99_ms:.1f} ms")
+        print(
+            f"[{r.mode}] {events:,.0f} accepted events/s, {api_rps:,.0f} 2xx req/s, "
+            f"{ratio:.2f}x the baseline's req/s, p50 {r.api.p50_ms:.1f} ms, "
+            f"p99 {r.api.p99_ms:.1f} ms"
+        )
         if r.mode == "batch":
             ok_e = events >= TARGET_BATCH_EVENTS
             ok_p = r.api.p99_ms < TARGET_BATCH_P99_MS
-            print(f"  target >= {TARGET_BATCH_EVENTS:,} events/s: "
-                  f"{'MET' if ok_e else 'SHORT'} ({events / TARGET_BATCH_EVENTS:.0%})"
-                  f"; p99 < {TARGET_BATCH_P99_MS:.0f} ms: {'MET' if ok_p else 'SHORT'}")
+            print(
+                f"  target >= {TARGET_BATCH_EVENTS:,} events/s: "
+                f"{'MET' if ok_e else 'SHORT'} ({events / TARGET_BATCH_EVENTS:.0%})"
+                f"; p99 < {TARGET_BATCH_P99_MS:.0f} ms: {'MET' if ok_p else 'SHORT'}"
+            )
         else:
             ok_r = ratio >= TARGET_SINGLE_RATIO
-            print(f"  target >= {TARGET_SINGLE_RATIO}x baseline req/s: "
-                  f"{'MET' if ok_r else 'SHORT'}")
-        print(f"  durable: outbox holds {r.outbox_rows:,} rows for {r.api.accepted:,} "
-              f"acknowledged entries ({r.api.ok:,} 2xx replies) -> "
-              f"{'OK' if durable else 'MISMATCH'}")
+            print(
+                f"  target >= {TARGET_SINGLE_RATIO}x baseline req/s: {'MET' if ok_r else 'SHORT'}"
+            )
+        print(
+            f"  durable: outbox holds {r.outbox_rows:,} rows for {r.api.accepted:,} "
+            f"acknowledged entries ({r.api.ok:,} 2xx replies) -> "
+            f"{'OK' if durable else 'MISMATCH'}"
+        )
         gen = r.baseline.cpu.get("generator", 0.0)
-        print(f"  generator check: baseline ran at {base_rps:,.0f} req/s with the generator "
-              f"using {gen:.2f} cores; the API reached {ratio:.0%} of that")
+        srv = r.baseline.cpu.get("api", 0.0)
+        bound = "server-bound" if srv > 0.85 * workers else "NOT server-bound: raise --concurrency"
+        print(
+            f"  generator check: against the baseline ({base_rps:,.0f} req/s) the generator "
+            f"used {gen:.2f} cores and the baseline server {srv:.2f} cores ({bound})"
+        )
+    worst = max(x.cpu.get("other", 0.0) for r in results for x in (r.baseline, r.api))
+    if worst > 0.25:
+        print(
+            f"\nWARNING: up to {worst:.2f} cores went to processes outside the bench: "
+            "the figures are low; rerun on an idle machine"
+        )
+        seen = {
+            cmd: share for r in results for x in (r.baseline, r.api) for share, cmd in x.outside
+        }
+        for cmd, share in sorted(seen.items(), key=lambda kv: -kv[1])[:4]:
+            print(f"  {share:.2f} cores  {cmd}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -653,23 +729,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mode", choices=(*MODES, "both"), default="both")
     ap.add_argument("--duration", type=float, default=15.0, help="seconds measured per run")
     ap.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
-    ap.add_argument("--concurrency", type=int, default=None,
-                    help=f"connections (default: {DEFAULT_CONCURRENCY})")
+    ap.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help=f"connections (default: {DEFAULT_CONCURRENCY})",
+    )
     ap.add_argument("--workers", type=int, default=1, help="uvicorn workers of each app")
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--templates", type=int, default=64, help="distinct pre-generated bodies")
     ap.add_argument("--generator", choices=("auto", "wrk", "python"), default="auto")
-    ap.add_argument("--gen-threads", type=int, default=1,
-                    help="wrk threads / generator processes (python default: 2)")
-    ap.add_argument("--database-url", default=os.environ.get("MINDLAKE_BENCH_DATABASE_URL",
-                                                             DEFAULT_DB))
-    ap.add_argument("--redis-url", default=os.environ.get("MINDLAKE_BENCH_REDIS_URL",
-                                                          DEFAULT_REDIS))
-    ap.add_argument("--key", default=os.environ.get("MINDLAKE_BENCH_KEY"),
-                    help="an ingest:write key (default: create one)")
-    ap.add_argument("--profile", metavar="DIR", default=None,
-                    help="after the measured runs, py-spy the API for one more batch run "
-                         "and write DIR/ingest-<mode>.{txt,svg}")
+    ap.add_argument(
+        "--gen-threads",
+        type=int,
+        default=1,
+        help="wrk threads / generator processes (python default: 2)",
+    )
+    ap.add_argument(
+        "--database-url", default=os.environ.get("MINDLAKE_BENCH_DATABASE_URL", DEFAULT_DB)
+    )
+    ap.add_argument(
+        "--redis-url", default=os.environ.get("MINDLAKE_BENCH_REDIS_URL", DEFAULT_REDIS)
+    )
+    ap.add_argument(
+        "--key",
+        default=os.environ.get("MINDLAKE_BENCH_KEY"),
+        help="an ingest:write key (default: create one)",
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="DIR",
+        default=None,
+        help="after the measured runs, py-spy the API for one more batch run "
+        "and write DIR/ingest-<mode>.{txt,svg}",
+    )
     ap.add_argument("--json", metavar="FILE", default=None, help="also write results as JSON")
     args = ap.parse_args(argv)
 
@@ -701,13 +794,19 @@ def main(argv: list[str] | None = None) -> int:
         api = start_server("api", "services.ingest.main:app", args.workers, env, tmp)
         servers.append(api)
 
-        def load(server: Server, mode: str, templates: list[list[bytes]], frag: Path,
-                 seconds: float, conc: int, cpu: CpuMeter) -> LoadResult:
+        def load(
+            server: Server,
+            mode: str,
+            templates: list[list[bytes]],
+            frag: Path,
+            seconds: float,
+            conc: int,
+            cpu: CpuMeter,
+        ) -> LoadResult:
             run_id = "r" + uuid.uuid4().hex[:10]
             if generator == "wrk":
                 return run_wrk(server.port, frag, key, run_id, seconds, conc, gen_threads, cpu)
-            return run_python(server.port, templates, key, run_id, seconds, conc, gen_threads,
-                              cpu)
+            return run_python(server.port, templates, key, run_id, seconds, conc, gen_threads, cpu)
 
         for mode in modes:
             entries = args.batch_size if mode == "batch" else 1
@@ -722,14 +821,18 @@ def main(argv: list[str] | None = None) -> int:
                     load(server, mode, templates, frag, args.warmup, conc, cpu)
                 if server is api:
                     asyncio.run(outbox_rows(args.database_url, truncate=True))
-                print(f"  {mode}: {server.name}, {conc} connections, {args.duration:.0f} s ...",
-                      flush=True)
-                measured[server.name] = load(server, mode, templates, frag, args.duration,
-                                             conc, cpu)
+                print(
+                    f"  {mode}: {server.name}, {conc} connections, {args.duration:.0f} s ...",
+                    flush=True,
+                )
+                measured[server.name] = load(
+                    server, mode, templates, frag, args.duration, conc, cpu
+                )
             time.sleep(0.5)  # requests cut off by the generator's stop still commit
             rows = asyncio.run(outbox_rows(args.database_url))
-            results.append(ModeResult(mode, entries, conc, measured["baseline"], measured["api"],
-                                      rows))
+            results.append(
+                ModeResult(mode, entries, conc, measured["baseline"], measured["api"], rows)
+            )
 
         report(results, f"{generator} x{gen_threads}", args.workers)
 
@@ -741,11 +844,23 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     if args.json:
-        Path(args.json).write_text(json.dumps([
-            {"mode": r.mode, "entries": r.entries, "concurrency": r.concurrency,
-             "outbox_rows": r.outbox_rows,
-             "baseline": r.baseline.__dict__, "api": r.api.__dict__} for r in results
-        ], indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                [
+                    {
+                        "mode": r.mode,
+                        "entries": r.entries,
+                        "concurrency": r.concurrency,
+                        "outbox_rows": r.outbox_rows,
+                        "baseline": r.baseline.__dict__,
+                        "api": r.api.__dict__,
+                    }
+                    for r in results
+                ],
+                indent=2,
+                default=str,
+            )
+        )
     return 0
 
 
@@ -765,25 +880,67 @@ def profile(api: Server, mode: str, args: argparse.Namespace, tmp: Path, load: A
     asyncio.run(outbox_rows(args.database_url, truncate=True))
     stacks = out / f"ingest-{mode}.txt"
     spy = subprocess.Popen(
-        [pyspy, "record", "--nonblocking", "--subprocesses", "--rate", "250",
-         "--duration", str(int(args.duration)), "--format", "raw", "-o", str(stacks),
-         "--pid", str(api.proc.pid)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            pyspy,
+            "record",
+            "--nonblocking",
+            "--subprocesses",
+            "--rate",
+            "250",
+            "--duration",
+            str(int(args.duration)),
+            "--format",
+            "raw",
+            "-o",
+            str(stacks),
+            "--pid",
+            str(api.proc.pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(0.5)
-    res = load(api, mode, templates, frag, args.duration, conc, CpuMeter(api.pids, args.database_url))
+    res = load(
+        api, mode, templates, frag, args.duration, conc, CpuMeter(api.pids, args.database_url)
+    )
     spy.wait()
-    print(f"\nprofiled run ({mode}, py-spy 250 Hz): {res.requests / res.seconds:,.0f} req/s; "
-          f"collapsed stacks in {stacks} (flamegraph.pl or speedscope.app render them)")
+    print(
+        f"\nprofiled run ({mode}, py-spy 250 Hz): {res.requests / res.seconds:,.0f} req/s; "
+        f"collapsed stacks in {stacks} (flamegraph.pl or speedscope.app render them)"
+    )
     summarize_profile(stacks)
 
 
-def summarize_profile(path: Path, top: int = 25) -> None:
-    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+# Where a sample's time goes, by the first matching frame (searched in this order).
+PROFILE_BUCKETS = (
+    (
+        "flush trigger in the threadpool (sync BackgroundTask)",
+        ("run_sync_in_worker_thread", "WorkerThread.run"),
+    ),
+    ("pool pre-ping (BEGIN; SELECT; ROLLBACK)", ("_async_ping",)),
+    ("INSERT ... unnest: encode + send + RETURNING", ("insert_outbox",)),
+    ("BEGIN / COMMIT / pool checkout", ("AsyncEngine.begin", "AsyncTransaction", "_checkout")),
+    ("pydantic validation", ("TypeAdapter.validate_python",)),
+    ("payload model_dump", ("BaseModel.model_dump",)),
+    ("check_entries: the rest", ("check_entries",)),
+    ("read body + orjson.loads", ("read_json",)),
+    ("API-key check", ("KeyVerifier", "require_scope")),
+    ("accept/endpoint: reply, metrics", ("accept", "post_logs")),
+    ("response write", ("RequestResponseCycle.send",)),
+    (
+        "FastAPI/Starlette: routing, deps, middleware",
+        ("solve_dependencies", "Starlette.__call__", "FastAPI.__call__"),
+    ),
+    ("event loop, HTTP parsing (uvloop/httptools)", ("Runner.run",)),
+)
+
+
+def summarize_profile(path: Path, top: int = 12) -> None:
+    """Shares of py-spy's samples (collapsed stacks) by bucket, and the top self frames."""
     if not path.exists():
         return
     total = 0
-    inclusive: dict[str, int] = {}
+    buckets: dict[str, int] = {}
     self_: dict[str, int] = {}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -791,14 +948,23 @@ def summarize_profile(path: Path, top: int = 25) -> None:
             continue
         n = int(count)
         total += n
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1]
-                  + ")" if " (" in f else f for f in stack.split(";")]
-        for f in set(frames):
-            inclusive[f] = inclusive.get(f, 0) + n
-        self_[frames[-1]] = self_.get(frames[-1], 0) + n
+        frames = [f.split(" (")[0] for f in stack.split(";")]
+        name = next(
+            (label for label, keys in PROFILE_BUCKETS if any(k in f for k in keys for f in frames)),
+            "other",
+        )
+        buckets[name] = buckets.get(name, 0) + n
+        leaf = stack.split(";")[-1]
+        leaf = leaf.split(" (")[0] + (
+            f" ({leaf.split('(')[-1].split(':')[0].rsplit('/', 1)[-1]})" if "(" in leaf else ""
+        )
+        self_[leaf] = self_.get(leaf, 0) + n
     if not total:
         return
-    print(f"top self time ({total} samples):")
+    print(f"API time by bucket ({total} samples, idle excluded):")
+    for name, n in sorted(buckets.items(), key=lambda kv: -kv[1]):
+        print(f"  {n / total:6.1%}  {name}")
+    print("top self frames (C code shows under its Python caller):")
     for f, n in sorted(self_.items(), key=lambda kv: -kv[1])[:top]:
         print(f"  {n / total:6.1%}  {f}")
 

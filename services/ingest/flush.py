@@ -1,11 +1,13 @@
 """Moving committed outbox rows to the lake, exactly once, whatever crashes when.
 
-1. claim: tag pending rows with a new batch id (committed);
-2. land: append them to the raw table in one Delta commit carrying the batch's token;
+1. claim: tag pending rows with a new batch and a random token (committed), owning the
+   batch's advisory lock from before the commit;
+2. land: scrub PII, then append to the raw table in one Delta commit carrying the token;
 3. mark: flag the batch and its rows as landed (committed).
-A crash after 1 leaves a claimed batch, re-landed on the next run; a crash after 2 leaves a
-batch the table already holds (a commit carries its token), so it is only marked. One flusher
-runs at a time (a Postgres advisory lock), so a claimed batch is never landed twice at once.
+A crash after 1 leaves a claimed batch whose lock died with its connection: the next flusher
+re-lands it. A crash after 2 leaves a batch the table already holds (a commit carries its
+token), so it is only marked. Flushers run in parallel (the PII scrub is the costly part);
+only the Delta commit itself is serialized, by a second advisory lock.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
@@ -31,7 +33,6 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class FlushReport:
-    locked_out: bool = False
     batches: int = 0
     recovered: int = 0
     rows: int = 0
@@ -41,13 +42,16 @@ class FlushReport:
 
 async def land_batch(
     engine: AsyncEngine,
+    owner: AsyncConnection,
     table: RawEventsTable,
     batch: repository.ClaimedBatch,
     settings: IngestSettings,
     *,
     recovering: bool = False,
 ) -> tuple[int, int]:
-    """Land one claimed batch (idempotent). Returns (rows, bytes) newly landed."""
+    """Land one claimed batch that `owner`'s session has locked (idempotent).
+
+    Returns (rows, bytes) newly landed."""
     batch_id = batch.id
     if recovering and table.holds_batch(batch.token):
         async with engine.begin() as conn:
@@ -66,7 +70,8 @@ async def land_batch(
         return 0, 0
 
     built = build_batch(rows, batch_id=batch_id, known=known, settings=settings)
-    landed = table.append(built.table, token=batch.token)
+    async with raw_table_write(owner):
+        landed = table.append(built.table, token=batch.token)
     async with engine.begin() as conn:
         await repository.mark_landed(
             conn, batch_id, lake_version=landed.version, bytes_landed=landed.bytes
@@ -91,54 +96,66 @@ async def land_batch(
 
 
 @asynccontextmanager
-async def raw_table_lock(engine: AsyncEngine, *, wait: bool) -> AsyncIterator[bool]:
-    """Held by whoever writes the raw table (flush, compaction); yields False if taken."""
-    async with engine.connect() as conn:
-        got = await repository.take_flush_lock(conn, wait=wait)
+async def raw_table_write(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Held around every commit to the raw table (flush appends, compaction)."""
+    await repository.take_write_lock(conn)
+    await conn.commit()
+    try:
+        yield
+    finally:
+        await repository.release_write_lock(conn)
         await conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                await repository.release_flush_lock(conn)
-                await conn.commit()
 
 
 async def flush_outbox(
     settings: IngestSettings, lake: Lake, *, max_batches: int | None = None
 ) -> FlushReport:
-    """Land every pending row (or `max_batches` batches); a no-op if another flush runs."""
+    """Land every pending row (or `max_batches` new batches), orphaned batches first.
+
+    Any number of flushers may run at once; each lands the batches it claims."""
     report = FlushReport()
     engine = one_shot_engine(settings.database_url)
     table = RawEventsTable(lake, settings.ingest_raw_table)
     try:
-        async with raw_table_lock(engine, wait=False) as locked:
-            if not locked:
-                report.locked_out = True
-                return report
+        async with engine.connect() as owner:  # this flusher's session: its locks live here
             async with engine.begin() as conn:
                 unfinished = await repository.unfinished_batches(conn)
-            for claimed_before in unfinished:
-                rows, size = await land_batch(
-                    engine, table, claimed_before, settings, recovering=True
-                )
-                report.recovered += 1
-                report.rows += rows
-                report.bytes += size
+            for orphan in unfinished:
+                if not await repository.lock_batch(owner, orphan.id):
+                    await owner.commit()
+                    continue  # a live flusher is landing it
+                await owner.commit()
+                try:
+                    async with engine.connect() as conn:
+                        still_claimed = await repository.batch_is_claimed(conn, orphan.id)
+                    if still_claimed:
+                        rows, size = await land_batch(
+                            engine, owner, table, orphan, settings, recovering=True
+                        )
+                        report.recovered += 1
+                        report.rows += rows
+                        report.bytes += size
+                finally:
+                    await repository.unlock_batch(owner, orphan.id)
+                    await owner.commit()
             while max_batches is None or report.batches < max_batches:
-                async with engine.begin() as conn:
-                    claimed = await repository.claim_batch(conn, settings.ingest_flush_batch_rows)
+                claimed = await repository.claim_batch(owner, settings.ingest_flush_batch_rows)
+                await owner.commit()
                 if claimed is None:
                     break
-                rows, size = await land_batch(engine, table, claimed, settings)
+                try:
+                    rows, size = await land_batch(engine, owner, table, claimed, settings)
+                finally:
+                    await repository.unlock_batch(owner, claimed.id)
+                    await owner.commit()
                 report.batches += 1
                 report.batch_ids.append(claimed.id)
                 report.rows += rows
                 report.bytes += size
-            async with engine.connect() as conn:
-                depth, oldest = await repository.outbox_depth(conn)
-            metrics.OUTBOX_DEPTH.set(depth)
-            metrics.OUTBOX_OLDEST_AGE.set(oldest)
+            depth, oldest = await repository.outbox_depth(owner)
+            await owner.commit()
+        metrics.OUTBOX_DEPTH.set(depth)
+        metrics.OUTBOX_OLDEST_AGE.set(oldest)
     finally:
         await engine.dispose()
     return report

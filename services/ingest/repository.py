@@ -85,19 +85,43 @@ async def outbox_depth(conn: AsyncConnection) -> tuple[int, float]:
     return int(row[0]), float(row[1])
 
 
-FLUSH_LOCK = "hashtext('mindlake-ingest-flush')"
+# Session-level advisory locks: freed when their connection dies, so a killed flusher frees
+# its batch for recovery. One per claimed batch, and one for writing the raw table.
+BATCH_LOCK = "hashtext('mindlake-ingest-flush-batch')"
+WRITE_LOCK = "hashtext('mindlake-ingest-raw-write')"
 
 
-async def take_flush_lock(conn: AsyncConnection, *, wait: bool) -> bool:
-    """Session-level lock: one raw-table writer at a time; freed if its connection dies."""
+async def lock_batch(conn: AsyncConnection, batch_id: int) -> bool:
+    """Try to own a claimed batch; False while a live flusher owns it."""
+    got = await conn.scalar(
+        text(f"SELECT pg_try_advisory_lock({BATCH_LOCK}, (:b % 2147483647)::int)"), {"b": batch_id}
+    )
+    return bool(got)
+
+
+async def unlock_batch(conn: AsyncConnection, batch_id: int) -> None:
+    await conn.execute(
+        text(f"SELECT pg_advisory_unlock({BATCH_LOCK}, (:b % 2147483647)::int)"), {"b": batch_id}
+    )
+
+
+async def take_write_lock(conn: AsyncConnection, *, wait: bool = True) -> bool:
+    """One writer of the raw table at a time (S3 has no atomic rename for the Delta log)."""
     if wait:
-        await conn.execute(text(f"SELECT pg_advisory_lock({FLUSH_LOCK})"))
+        await conn.execute(text(f"SELECT pg_advisory_lock({WRITE_LOCK}, 0)"))
         return True
-    return bool(await conn.scalar(text(f"SELECT pg_try_advisory_lock({FLUSH_LOCK})")))
+    return bool(await conn.scalar(text(f"SELECT pg_try_advisory_lock({WRITE_LOCK}, 0)")))
 
 
-async def release_flush_lock(conn: AsyncConnection) -> None:
-    await conn.execute(text(f"SELECT pg_advisory_unlock({FLUSH_LOCK})"))
+async def release_write_lock(conn: AsyncConnection) -> None:
+    await conn.execute(text(f"SELECT pg_advisory_unlock({WRITE_LOCK}, 0)"))
+
+
+async def batch_is_claimed(conn: AsyncConnection, batch_id: int) -> bool:
+    state = await conn.scalar(
+        text("SELECT state FROM ingest.flush_batches WHERE id = :b"), {"b": batch_id}
+    )
+    return bool(state == "claimed")
 
 
 async def unfinished_batches(conn: AsyncConnection) -> list[ClaimedBatch]:
@@ -107,11 +131,12 @@ async def unfinished_batches(conn: AsyncConnection) -> list[ClaimedBatch]:
             " WHERE state = 'claimed' ORDER BY id"
         )
     )
-    return [ClaimedBatch(int(r[0]), str(r[1]), int(r[2])) for r in result]
+    return [ClaimedBatch(int(r[0]), str(r[1] or ""), int(r[2])) for r in result]
 
 
 async def claim_batch(conn: AsyncConnection, limit: int) -> ClaimedBatch | None:
-    """Tag up to `limit` pending rows (oldest first) with a new batch."""
+    """Tag up to `limit` pending rows (oldest first) with a new batch, and own its lock
+    before the claim commits, so no other flusher ever sees it unowned."""
     token = uuid.uuid4().hex
     batch_id = int(
         await conn.scalar(
@@ -140,6 +165,7 @@ async def claim_batch(conn: AsyncConnection, limit: int) -> ClaimedBatch | None:
         text("UPDATE ingest.flush_batches SET row_count = :n WHERE id = :b"),
         {"n": claimed, "b": batch_id},
     )
+    await lock_batch(conn, batch_id)
     return ClaimedBatch(batch_id, token, int(claimed))
 
 

@@ -139,26 +139,51 @@ async def test_a_new_database_over_an_existing_lake_loses_nothing(
     async with get_engine().begin() as conn:
         await conn.execute(text("TRUNCATE ingest.outbox, ingest.flush_batches RESTART IDENTITY"))
     await post(client, [factories.mood() for _ in range(7)])
-    async with get_engine().begin() as conn:  # a crash left the new batch 1 claimed
+    from libs.common.db import one_shot_engine
+
+    crashed = one_shot_engine(lake_settings.database_url)
+    async with crashed.begin() as conn:  # a crash left the new batch 1 claimed
         claimed = await repository.claim_batch(conn, 100)
+    await crashed.dispose()
     assert claimed is not None and claimed.id == 1
     report = await flush_outbox(lake_settings, Lake(lake_settings))
     assert (report.recovered, report.rows) == (1, 7)
     assert len(raw_rows(lake_settings)) == 17
 
 
-async def test_only_one_flusher_at_a_time(client: Any, lake_settings: Any) -> None:
-    await post(client, [factories.mood()])
-    from sqlalchemy.ext.asyncio import create_async_engine
+async def test_parallel_flushers_land_disjoint_batches(client: Any, lake_settings: Any) -> None:
+    import asyncio
 
-    engine = create_async_engine(lake_settings.database_url)
-    async with engine.connect() as holder:
-        assert await repository.take_flush_lock(holder, wait=False)
+    entries = [factories.journal() for _ in range(2000)]  # four batches of 500
+    for start in range(0, len(entries), 1000):
+        await post(client, entries[start : start + 1000])
+    reports = await asyncio.gather(
+        flush_outbox(lake_settings, Lake(lake_settings)),
+        flush_outbox(lake_settings, Lake(lake_settings)),
+    )
+    assert sum(r.rows for r in reports) == len(entries)
+    assert not set(reports[0].batch_ids) & set(reports[1].batch_ids)
+    ids = [r["event_id"] for r in raw_rows(lake_settings)]
+    assert len(ids) == len(set(ids)) == len(entries)
+
+
+async def test_a_batch_owned_by_a_live_flusher_is_not_recovered(
+    client: Any, lake_settings: Any
+) -> None:
+    await post(client, [factories.mood() for _ in range(5)])
+    from libs.common.db import one_shot_engine
+
+    engine = one_shot_engine(lake_settings.database_url)
+    async with engine.connect() as live_owner:
+        claimed = await repository.claim_batch(live_owner, 100)
+        await live_owner.commit()
+        assert claimed is not None
         report = await flush_outbox(lake_settings, Lake(lake_settings))
-        assert report.locked_out and report.rows == 0
-        await repository.release_flush_lock(holder)
+        assert (report.recovered, report.rows) == (0, 0)
+    # the owner's connection is gone (as if its worker died): now it is recovered
     await engine.dispose()
-    assert (await flush_outbox(lake_settings, Lake(lake_settings))).rows == 1
+    report = await flush_outbox(lake_settings, Lake(lake_settings))
+    assert (report.recovered, report.rows) == (1, 5)
 
 
 async def test_no_personal_data_survives_in_the_raw_zone(client: Any, lake_settings: Any) -> None:

@@ -1,7 +1,8 @@
 """PIIScrubber: detect and anonymize identifiers in free text, one text or a batch.
 
 Detection = structured recognizers (regex + checksum) + the user's own known identifiers
-+ spaCy NER for person names; overlaps keep the longest, then the highest score.
++ person names (spaCy NER checked and completed by a gazetteer, see `ner`); overlaps keep the
+longest, then the highest score.
 Nothing here logs a text, a finding's value or a known identifier.
 """
 
@@ -10,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from spacy.language import Language
-
 from libs.common.pii.findings import Finding, ScrubResult, resolve_overlaps
 from libs.common.pii.known import find_known
-from libs.common.pii.ner import load_ner, persons
+from libs.common.pii.ner import NameFinder, NameRules, load_ner
 from libs.common.pii.operators import apply, hmac_key
 from libs.common.pii.recognizers import Detector, build_detectors
 from libs.common.settings import CommonSettings, PIIMethod, get_settings
@@ -25,18 +24,24 @@ _EMPTY = ScrubResult("", ())
 class PIIScrubber:
     """Loads spaCy once (slow); then `scrub_many` is the fast path for batches."""
 
-    def __init__(self, settings: CommonSettings | None = None, *, ner: bool | None = None) -> None:
+    def __init__(
+        self,
+        settings: CommonSettings | None = None,
+        *,
+        ner: bool | None = None,
+        name_rules: NameRules | None = None,
+    ) -> None:
         self._settings = settings or get_settings()
         self._threshold = self._settings.pii_score_threshold
         self._method: PIIMethod = self._settings.pii_text_method
         self._key = hmac_key(self._settings)
         self._detectors: list[Detector] = build_detectors(self._settings.pii_custom_patterns)
         use_ner = self._settings.pii_ner_enabled if ner is None else ner
-        self._nlp: Language | None = load_ner() if use_ner else None
+        self._names_finder = NameFinder(load_ner(), name_rules or NameRules()) if use_ner else None
 
     @property
     def ner_enabled(self) -> bool:
-        return self._nlp is not None
+        return self._names_finder is not None
 
     def detect(self, text: str, known: Sequence[str] = ()) -> list[Finding]:
         """Findings in `text`, non-overlapping, sorted by start."""
@@ -73,11 +78,11 @@ class PIIScrubber:
         return out
 
     def _names(self, texts: Sequence[str]) -> list[list[Finding]]:
-        if self._nlp is None:
+        if self._names_finder is None:
             return [[] for _ in texts]
         # Equal texts ("ok", "thanks", templated replies) are parsed once per batch.
         unique = list(dict.fromkeys(texts))
-        by_text = dict(zip(unique, persons(self._nlp, unique), strict=True))
+        by_text = dict(zip(unique, self._names_finder.find(unique), strict=True))
         return [by_text[t] for t in texts]
 
     def _resolve(self, text: str, known: Sequence[str], names: Iterable[Finding]) -> list[Finding]:
