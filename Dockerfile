@@ -21,7 +21,8 @@ RUN mkdir -p libs services \
 COPY libs ./libs
 COPY services ./services
 
-RUN useradd --create-home --uid 10001 mindlake
+RUN useradd --create-home --uid 10001 mindlake \
+    && mkdir -p /tmp/prometheus && chown mindlake /tmp/prometheus
 USER mindlake
 
 EXPOSE 8000 9400

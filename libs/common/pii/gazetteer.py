@@ -82,24 +82,23 @@ class Lexicon:
     model: str
 
     @cached_property
-    def _tables(self) -> tuple[dict[str, frozenset[str]], dict[str, list[list[str]]], set[str]]:
+    def _tables(self) -> tuple[dict[str, frozenset[str]], dict[str, list[list[str]]]]:
+        """Per part of speech: lemmas and irregular forms ("media", "felt"), suffix rules."""
         index: dict[str, frozenset[str]] = {}
         rules: dict[str, list[list[str]]] = {}
-        irregular: set[str] = set()
         lookups = _model_lookups(self.model)
         if lookups is not None:
             idx = lookups.get_table("lemma_index")
             rul = lookups.get_table("lemma_rules")
             exc = lookups.get_table("lemma_exc")
             for pos in ("noun", "verb", "adj", "adv"):
-                index[pos] = frozenset(idx.get(pos, ()))
+                index[pos] = frozenset(idx.get(pos, ())) | frozenset(exc.get(pos, {}))
                 rules[pos] = list(rul.get(pos, ()))
-                irregular.update(exc.get(pos, {}).keys())
-        return index, rules, irregular
+        return index, rules
 
     def pos(self, word: str) -> frozenset[str]:
         """WordNet parts of speech of a lower-case word or of its inflection's lemma."""
-        index, rules, _ = self._tables
+        index, rules = self._tables
         found = set()
         for pos, lemmas in index.items():
             if word in lemmas:
@@ -113,12 +112,7 @@ class Lexicon:
 
     def is_word(self, word: str) -> bool:
         low = word.lower()
-        return (
-            low in STOP_WORDS
-            or low in EXTRA_WORDS
-            or low in self._tables[2]
-            or bool(self.pos(low))
-        )
+        return low in STOP_WORDS or low in EXTRA_WORDS or bool(self.pos(low))
 
 
 def _model_lookups(model: str) -> Lookups | None:

@@ -136,10 +136,13 @@ class NameFinder:
 
     def _checked(self, ent: Span) -> tuple[int, int] | None:
         words = [t for t in ent if not (t.is_punct or t.is_space)]
-        # "Texted Lauren Gough": a capitalised word before the name is no part of it.
+        # "Texted Lauren Gough": a capitalised word before the name is no part of it; but
+        # mid-sentence, it makes a business of the name ("then Trader Joe's for snacks").
         while len(words) > 1 and self._kind_any_case(words[0].text) == Kind.WORD:
             if self.gaz.is_name(words[0].text):
                 break
+            if self.veto and _capitalised(words[0].text) and not _initial(words[0]):
+                return None
             words.pop(0)
         if not words:
             return None
@@ -233,10 +236,13 @@ class NameFinder:
             return True
         if self.initial_proper and initial and self.gaz.proper_noun(text):
             return True  # "Todd texted me"
-        if kind in (Kind.PROPER, Kind.WORD_NAME, Kind.AMBIGUOUS):
-            nxt = tok.doc[tok.i + 1] if tok.i + 1 < len(tok.doc) else None
-            return nxt is not None and self._surname_like(nxt)  # "May Nguyen"
-        return False
+        nxt = tok.doc[tok.i + 1] if tok.i + 1 < len(tok.doc) else None
+        if nxt is None:
+            return False
+        if kind in (Kind.PROPER, Kind.WORD_NAME):
+            return self._surname_like(nxt)  # "Grace Okonkwo"
+        # A rarer word-name needs a listed surname: "May Nguyen", not "Kaiser Permanente".
+        return kind == Kind.AMBIGUOUS and _capitalised(nxt.text) and self.gaz.is_name(nxt.text)
 
     def _surname_like(self, tok: Token) -> bool:
         text = tok.text
