@@ -706,7 +706,13 @@ def report(results: list[ModeResult], generator: str, workers: int) -> None:
         )
         gen = r.baseline.cpu.get("generator", 0.0)
         srv = r.baseline.cpu.get("api", 0.0)
-        bound = "server-bound" if srv > 0.85 * workers else "NOT server-bound: raise --concurrency"
+        cores = os.cpu_count() or 1
+        if srv > 0.85 * min(workers, cores):
+            bound = "server-bound"
+        elif r.baseline.cpu.get("busy", 0.0) > 0.9 * cores:
+            bound = "machine-bound: every core busy"
+        else:
+            bound = "NOT server-bound: raise --concurrency"
         print(
             f"  generator check: against the baseline ({base_rps:,.0f} req/s) the generator "
             f"used {gen:.2f} cores and the baseline server {srv:.2f} cores ({bound})"
