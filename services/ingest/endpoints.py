@@ -9,11 +9,11 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 
 from libs.common.auth import IngestPrincipal
-from libs.common.db import get_engine
 from services.ingest import service
 from services.ingest.body import read_json
 from services.ingest.config import get_ingest_settings
 from services.ingest.schemas import SERVICES, IngestReply
+from services.ingest.writer import writer as outbox_writer
 
 router = APIRouter()
 
@@ -62,8 +62,8 @@ async def post_logs(
     settings = get_ingest_settings()
     body = await read_json(request, settings.ingest_max_batch_bytes)
     entries, is_batch = service.entries_of(body, settings)
-    async with get_engine().begin() as conn:  # commits before the reply is sent
-        reply = await service.accept(conn, entries, principal, settings, batch=is_batch)
+    # the writer commits before accept returns, so before the reply is sent
+    reply = await service.accept(outbox_writer.insert, entries, principal, settings, batch=is_batch)
     if reply.accepted:
         background.add_task(request.app.state.flush_trigger)
     return Response(

@@ -49,7 +49,13 @@ async def refresh_outbox_gauges(every_s: float = 5.0) -> None:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="MindLake ingest", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="MindLake ingest",
+        version="0.1.0",
+        lifespan=lifespan,
+        # no OpenTelemetry here: skip FastAPI's per-request provider look-ups
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_error_handlers(app)
     app.include_router(router)
     mount_metrics(app)

@@ -14,11 +14,13 @@ ENTRIES = Counter(
     ["service", "outcome"],
 )
 OUTBOX_DEPTH = Gauge(
-    "mindlake_ingest_outbox_depth", "Outbox rows not yet in the lake",
+    "mindlake_ingest_outbox_depth",
+    "Outbox rows not yet in the lake",
     multiprocess_mode="mostrecent",
 )
 OUTBOX_OLDEST_AGE = Gauge(
-    "mindlake_ingest_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet in the lake",
+    "mindlake_ingest_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet in the lake",
     multiprocess_mode="mostrecent",
 )
 FLUSH_SECONDS = Histogram(

@@ -18,7 +18,7 @@ from deltalake import CommitProperties, WriterProperties, write_deltalake
 
 from libs.common.lake import Lake
 
-TOKEN_KEY = "mindlake.flush_token"
+TOKEN_KEY = "mindlake.flush_token"  # noqa: S105 - a commit-info key, not a secret
 RECOVERY_HISTORY_DEPTH = 500  # commits searched for a crashed batch; only flushes append
 STATS_COLUMNS = "event_time,received_at,flush_batch"
 PARTITION_BY = ["service", "event_date"]

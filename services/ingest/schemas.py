@@ -31,7 +31,7 @@ class EntryBase(BaseModel):
     event_id: Annotated[str, Field(pattern=ID_PATTERN)] | None = None
     user_id: Annotated[str, Field(pattern=ID_PATTERN)]
     timestamp: datetime
-    event_type: Annotated[str, Field(min_length=1, max_length=64)] = "log"
+    event_type: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")] = "log"
 
     @field_validator("timestamp")
     @classmethod

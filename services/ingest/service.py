@@ -1,17 +1,18 @@
 """Accepting log entries: validate each, derive ids, write the batch to the outbox.
 
-Never commits: the caller commits, and only then replies 2xx.
+The rows are committed (group commit, services/ingest/writer.py) before `accept` returns,
+so the caller's 2xx always means durable.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.auth import Principal
 from libs.common.errors import PayloadTooLarge, ServiceError, Unprocessable
@@ -132,15 +133,19 @@ def check_entries(
     return checked
 
 
+InsertRows = Callable[[Sequence[repository.OutboxInsert]], Awaitable[set[str]]]
+
+
 async def accept(
-    conn: AsyncConnection,
+    insert: InsertRows,
     entries: list[Any],
     principal: Principal,
     settings: IngestSettings,
     *,
     batch: bool,
 ) -> IngestReply:
-    """Validate and write to the outbox (uncommitted). Raises when nothing could be accepted."""
+    """Validate, then write to the outbox through `insert`, which returns once the rows are
+    committed. Raises when nothing could be accepted."""
     checked = check_entries(entries, principal, settings, batch=batch)
     if not checked.rows and not checked.in_request_duplicates:
         metrics.count_rejections(entries, checked.rejections)
@@ -148,7 +153,7 @@ async def accept(
             "no entry was accepted",
             errors=[r.model_dump() for r in checked.rejections],
         )
-    new_ids = await repository.insert_outbox(conn, checked.rows)
+    new_ids = await insert(checked.rows)
 
     event_ids: list[str | None] = [None] * len(entries)
     accepted_by_service: dict[str, int] = {}

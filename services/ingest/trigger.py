@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import anyio
 import structlog
 from celery import Celery
 
@@ -19,11 +20,15 @@ class FlushTrigger:
         self.expires_s = expires_s
         self._last = 0.0
 
-    def __call__(self) -> None:
+    async def __call__(self) -> None:
+        """Async, so a request whose trigger is not due costs no threadpool hop."""
         now = time.monotonic()
         if now - self._last < self.min_interval_s:
             return
         self._last = now
+        await anyio.to_thread.run_sync(self._send)
+
+    def _send(self) -> None:
         try:
             self.celery_app.send_task(
                 TaskName.INGEST_FLUSH, queue=Queue.INGEST, expires=self.expires_s

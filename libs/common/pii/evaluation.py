@@ -1,14 +1,20 @@
-"""A labelled synthetic corpus and precision/recall scoring, shared by tests and bench.
+"""Labelled corpora and precision/recall scoring, shared by tests and bench.
 
-Faker is a dev dependency: it is imported only when a corpus is generated.
+- `make_corpus`: templated journal lines with Faker identifiers of every class;
+- `make_realistic`: journal/chat/bot text with hard negatives and hand-written names;
+- `write_name_data`: freezes Faker's name lists into `_name_data.py` for the gazetteer
+  (`python -m libs.common.pii.evaluation --write-names`).
+
+Faker is a dev dependency: it is imported only when a Faker corpus or the name data is made.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from libs.common.pii.findings import (
     CREDIT_CARD,
@@ -301,6 +307,17 @@ REAL_TEMPLATES = (
     "ugh, {a} didn't show up again",
     "Can we move our session to Thursday? {A} has my car.",
     "Therapist said {A} is probably projecting. Maybe.",
+    # Held out, as the negatives above.
+    "Called my cousin {A} tonight, first time in months.",
+    "{A} and {B} invited me to the lake house.",
+    "Aunt {A} sent a card. Made me cry.",
+    "Coach {S} said I can skip practice this week.",
+    "my roommate {a} keeps leaving dishes everywhere",
+    "Saw {A} {S} at the pharmacy and hid behind the shelves.",
+    "Texted {A}. No reply. Texted {A} again.",
+    "Nurse {S} was kind about the bloodwork.",
+    "{A} says the group meets on Tuesdays now.",
+    "Lunch with {W} went better than expected.",
 )
 # No identifier at all: fragments NER likes to tag, word-names used as words, months, brands,
 # medications, places, organisations. Several are the simulator's own texts.
@@ -355,6 +372,36 @@ HARD_NEGATIVES = (
     "Depressed again, skipped the gym. Dawn walks used to help.",
     "Chase flagged my card again and I spiralled.",
     "Summarize the feelings in this journal entry: meh. tired",
+    # Written after the rules were tuned on the lines above, then measured once as held out.
+    "Woke up at 5. Couldn't shake the dread.",
+    "Panic attack in the Target parking lot. Breathed through it.",
+    "Hopeful? Maybe. Tired? Definitely.",
+    "Mood: flat. Energy: none. Appetite: meh.",
+    "Skipped lunch again, Dr. appointment tomorrow.",
+    "Ran into my ex at Starbucks and spiralled.",
+    "Watched Friends reruns until midnight.",
+    "Therapist recommended the book Feeling Good.",
+    "Went to the AA meeting at St. Mary's church.",
+    "Booked a session through BetterHelp.",
+    "Patience is running thin with everyone.",
+    "Sunny Sunday, finally some light.",
+    "Rain all week. Misty mornings make it worse.",
+    "Autumn always makes me sad.",
+    "Christmas with family is stressful.",
+    "Lost. Angry. Then calm after the walk.",
+    "Spent Easter alone this year.",
+    "Overwhelmed by the Amazon returns pile.",
+    "Happy? Not really. Okay? Kind of.",
+    "Jealous of everyone on Instagram.",
+    "Drew a picture instead of doom scrolling.",
+    "Penny saved is a penny earned, but I spent it all.",
+    "Will power is low today.",
+    "Grateful for the Crisis Text Line volunteers.",
+    "Angry at myself. Again.",
+    "Faithful to my routine this week: meds, walk, water.",
+    "Dusty shelves, messy room, messy head.",
+    "Sandy beach trip planned for June.",
+    "Hunter green sweater, comfiest thing I own.",
 )
 _REAL_SLOT = re.compile(r"\{(A|B|W|S|a|PHONE|EMAIL)\}")
 
@@ -410,3 +457,74 @@ def _fill_real(template: str, rnd: random.Random) -> Sample:
         else:
             merged.append(s)
     return Sample("".join(parts), tuple(merged))
+
+
+# --- the gazetteer's data ----------------------------------------------------------------------
+
+# English-speaking locales, then the languages of the largest immigrant groups in the US and UK.
+NAME_LOCALES = (
+    *("en", "en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "en_KE", "en_NG", "en_PK"),
+    *("es_MX", "es_ES", "pt_BR", "pl_PL", "de_DE", "it_IT", "fr_FR"),
+)
+FREQUENT_LOCALES = ("en_US", "en_GB")  # their lists hold the most given names only
+NAME_DATA = Path(__file__).resolve().parent / "_name_data.py"
+
+
+def write_name_data(path: Path = NAME_DATA) -> str:
+    """Freeze Faker's person names into `_name_data.py` (what `gazetteer` reads)."""
+    import importlib
+
+    import faker
+
+    first: set[str] = set()
+    last: set[str] = set()
+    frequent: set[str] = set()
+    for loc in NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
+        first.update(_tokens(getattr(provider, "first_names", ())))
+        last.update(_tokens(getattr(provider, "last_names", ())))
+        if loc in FREQUENT_LOCALES:
+            frequent.update(_tokens(getattr(provider, "first_names", ())))
+
+    def block(name: str, values: set[str]) -> str:
+        lines, line = [], ""
+        for v in sorted(values):
+            if line and len(line) + len(v) > 88:
+                lines.append(line)
+                line = ""
+            line += v + " "
+        lines.append(line)
+        body = "\n".join(f"    {x!r}" for x in lines)
+        return f"{name} = (\n{body}\n)\n"
+
+    path.write_text(
+        f'"""Person names for `gazetteer`, from Faker {faker.VERSION}\'s person providers:\n'
+        f"{', '.join(NAME_LOCALES[:8])},\n{', '.join(NAME_LOCALES[8:])}.\n\n"
+        'Generated by `python -m libs.common.pii.evaluation --write-names`; do not edit."""\n\n'
+        "# fmt: off\n"
+        + block("FIRST_NAMES", first)
+        + "\n"
+        + block("SURNAMES", last)
+        + "\n"
+        + block("FREQUENT_FIRST_NAMES", frequent)
+    )
+    return f"{path}: {len(first)} first names ({len(frequent)} frequent), {len(last)} surnames"
+
+
+def _tokens(names: Iterable[str]) -> set[str]:
+    """The tokens spaCy makes of listed names: "Mary-Jane" is "Mary" and "Jane"."""
+    out = set()
+    for name in names:
+        for part in name.replace("-", " ").split():
+            if len(part) > 1 and part[0].isupper() and part.replace("'", "").isalpha():
+                out.add(part)
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="PII evaluation data")
+    parser.add_argument("--write-names", action="store_true", help="regenerate _name_data.py")
+    if parser.parse_args().write_names:
+        print(write_name_data())  # noqa: T201

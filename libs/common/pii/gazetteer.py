@@ -3,7 +3,7 @@
 Names: first names and surnames from Faker's person providers (the US Social Security list, the
 English-speaking locales, and Spanish, Portuguese, Polish, German, Italian, French), frozen into
 `_name_data.py` so scrubbing does not change with a Faker upgrade and Faker stays a dev
-dependency. Regenerate with `python -m libs.common.pii.gazetteer`.
+dependency. Regenerate with `python -m libs.common.pii.evaluation --write-names`.
 
 Words: the English lexicon the spaCy model already ships for its lemmatizer (WordNet lemmas with
 the model's suffix rules and irregular forms), spaCy's stop words, and a short curated list of
@@ -13,12 +13,10 @@ journal-text words WordNet lacks (interjections, chat shorthand, weekdays). So "
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterable
+import logging
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property, lru_cache
-from pathlib import Path
 
 import spacy
 from spacy.lang.en.stop_words import STOP_WORDS
@@ -26,8 +24,15 @@ from spacy.lookups import Lookups
 
 from libs.common.pii import _name_data
 
+log = logging.getLogger(__name__)
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Interjections, chat shorthand and mood words WordNet does not list (it lists "ok", "hi").
-EXTRA_WORDS = frozenset(
+EXTRA_WORDS = _word_set(
     """
     meh ugh argh blah bleh hmm hmmm hm oof ooh oops ow ouch yay yikes wow woah whoa
     yeah yep yup nope nah okay ok k kk lol lmao lmfao rofl omg omfg idk idc tbh imo imho ngl
@@ -37,30 +42,29 @@ EXTRA_WORDS = frozenset(
     monday tuesday wednesday thursday friday saturday sunday
     january february march april may june july august september october november december
     mom mum dad mommy daddy grandma grandpa nana papa bro sis babe hun
-    """.split()
+    """
 )
 # First names that are also common words, but name a person when capitalised mid-sentence
 # ("had coffee with Grace"): tagged there, never at a sentence start ("Grace period ends").
-WORD_NAMES = frozenset(
+WORD_NAMES = _word_set(
     """
-    will grace hope joy faith rose mark bill frank dawn heather holly ivy iris lily violet
-    jasmine ruby hazel daisy olive pearl penny sandy destiny harmony patience charity mercy
-    trinity autumn hunter ginger brandy candy misty rusty dusty sunny angel precious sterling
-    """.split()
+    will grace hope joy faith rose mark bill frank dawn sunny patience mercy destiny charity
+    harmony autumn misty rusty dusty sandy ginger brandy candy penny angel precious hunter
+    mason diamond cliff sherry jade robin
+    """
 )
 # First names whose capitalised use is as often something else: months, seasons, places,
 # titles, brands ("in May", "Christian music", "Burger King", "Chase flagged my card").
 # Tagged only as part of a full name or after a title ("May Nguyen", "Dr Price").
-CAPITALISED_WORDS = frozenset(
+CAPITALISED_WORDS = _word_set(
     """
     january april may june july august sunday summer winter spring christian king queen prince
     princess royal major general captain doctor judge park hall hill wood stone brown green
     white black gray grey chase amber crystal star sky river rock storm north west south east
     ford price page case long young early little strong true ever else hence less love unique
     genesis echo story journey reason lucky golden noble miracle justice
-    """.split()
+    """
 )
-_OWN_DIR = Path(__file__).resolve().parent
 
 
 class Kind(IntEnum):
@@ -70,7 +74,7 @@ class Kind(IntEnum):
     PROPER = 1  # a frequent first name that WordNet also lists: "John", "Jack", "Austin"
     WORD_NAME = 2  # a first name and a common word, a name mid-sentence: "Grace", "Will"
     AMBIGUOUS = 3  # a first name, more often a word or a place: "May", "Christian", "Else"
-    SURNAME = 4  # a surname that is no first name: "Kowalski", "Patel"
+    SURNAME = 4  # a surname that is no first name and no word: "Nguyen", "Patel"
     WORD = 5  # an English word that is no first name: "Broken", "Felt", "Meh", "Smith"
     UNKNOWN = 6  # neither: names from no list, brands, typos
 
@@ -87,7 +91,10 @@ class Lexicon:
         index: dict[str, frozenset[str]] = {}
         rules: dict[str, list[list[str]]] = {}
         lookups = _model_lookups(self.model)
-        if lookups is not None:
+        if lookups is None:
+            # Names would then pass for no word: more false positives, nothing fails.
+            log.warning("pii gazetteer: no lemmatizer tables in %s; stop words only", self.model)
+        else:
             idx = lookups.get_table("lemma_index")
             rul = lookups.get_table("lemma_rules")
             exc = lookups.get_table("lemma_exc")
@@ -128,12 +135,10 @@ def _model_lookups(model: str) -> Lookups | None:
 class Gazetteer:
     """Classifies title-case tokens; cached per token text, so a batch costs set look-ups."""
 
-    def __init__(
-        self, model: str, first: Iterable[str] | None = None, last: Iterable[str] | None = None
-    ) -> None:
+    def __init__(self, model: str) -> None:
         self.lexicon = Lexicon(model)
-        self.first = frozenset(first if first is not None else _name_data.FIRST_NAMES.split())
-        self.last = frozenset(last if last is not None else _name_data.SURNAMES.split())
+        self.first = frozenset(_name_data.FIRST_NAMES.split())
+        self.last = frozenset(_name_data.SURNAMES.split())
         self.frequent = frozenset(_name_data.FREQUENT_FIRST_NAMES.split()) & self.first
         self.kind = lru_cache(maxsize=65536)(self._kind)
 
@@ -155,71 +160,19 @@ class Gazetteer:
             return Kind.SURNAME
         return Kind.UNKNOWN
 
+    def noun_only(self, token: str) -> bool:
+        """WordNet knows the word only as a noun, as it knows many names ("Mei", "Kaiser"); not
+        as a verb, adjective or adverb ("Calm", "Broken"), nor as a stop word."""
+        low = token.lower()
+        if low in STOP_WORDS or low in EXTRA_WORDS:
+            return False
+        return self.lexicon.pos(low) == {"noun"}
+
     def proper_noun(self, token: str) -> bool:
         """A frequent first name WordNet knows only as a noun ("John", "Austin", "Tyler"), not as
         a verb or adjective ("Drew", "Sally", "Randy"): a name even at a sentence start."""
-        return self.kind(token) == Kind.PROPER and self.lexicon.pos(token.lower()) == {"noun"}
+        return self.kind(token) == Kind.PROPER and self.noun_only(token)
 
     def is_name(self, token: str) -> bool:
         """A first name or surname, whatever else it also is."""
         return token in self.first or token in self.last
-
-
-def generate(path: Path = _OWN_DIR / "_name_data.py") -> None:
-    """Write `_name_data.py` from the installed Faker (dev dependency)."""
-    import importlib
-
-    # English-speaking locales, then the languages of the largest immigrant groups in the
-    # US and the UK.
-    locales = (
-        *("en", "en_US", "en_GB", "en_IE", "en_IN", "en_NZ", "en_KE", "en_NG", "en_PK"),
-        *("es_MX", "es_ES", "pt_BR", "pl_PL", "de_DE", "it_IT", "fr_FR"),
-    )
-    frequent_locales = ("en_US", "en_GB")  # the most given names, not the long SSA tail
-    first: set[str] = set()
-    last: set[str] = set()
-    frequent: set[str] = set()
-    for loc in locales:
-        provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
-        first.update(getattr(provider, "first_names", ()))
-        last.update(getattr(provider, "last_names", ()))
-        if loc in frequent_locales:
-            frequent.update(getattr(provider, "first_names", ()))
-    # One token each, letters (apostrophes and hyphens inside): what a tokenizer yields.
-    first = {n for n in first if _token_like(n)}
-    last = {n for n in last if _token_like(n)} - first
-    frequent &= first
-
-    def block(name: str, values: set[str]) -> str:
-        lines, line = [], ""
-        for v in sorted(values):
-            if len(line) + len(v) + 1 > 90:
-                lines.append(line)
-                line = ""
-            line += v + " "
-        lines.append(line)
-        body = "\n".join(f"    {x!r}" for x in lines)
-        return f"{name} = (\n{body}\n)\n"
-
-    faker_version = importlib.import_module("faker").VERSION
-    path.write_text(
-        f'"""Generated by `python -m libs.common.pii.gazetteer` from Faker {faker_version}'
-        f" ({', '.join(locales)}).\n\nDo not edit by hand: first names and surnames, one"
-        ' token each, space-separated."""\n\n'
-        "# fmt: off\n"
-        + block("FIRST_NAMES", first)
-        + "\n"
-        + block("SURNAMES", last)
-        + "\n"
-        + block("FREQUENT_FIRST_NAMES", frequent)
-    )
-    print(f"{path}: {len(first)} first names ({len(frequent)} frequent), {len(last)} surnames")
-
-
-def _token_like(name: str) -> bool:
-    # Hyphenated names are split by the tokenizer; their parts are listed on their own.
-    return bool(name) and name[0].isupper() and name.replace("'", "").isalpha()
-
-
-if __name__ == "__main__":
-    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else _OWN_DIR / "_name_data.py")
