@@ -149,17 +149,22 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+async def authenticate(request: Request, scope: str) -> Principal:
+    """The caller's principal, if its key is valid and has `scope` (or `admin`)."""
+    key = presented_key(request)
+    if not key:
+        raise Unauthorized("an API key is required: 'Authorization: Bearer <key>'")
+    principal = await verifier.verify(key)
+    if principal is None:
+        raise Unauthorized("the API key is unknown or revoked")
+    if scope not in principal.scopes and Scope.ADMIN not in principal.scopes:
+        raise Forbidden(f"the API key lacks the '{scope}' scope")
+    return principal
+
+
 def require_scope(scope: str) -> object:
     async def dependency(request: Request) -> Principal:
-        key = presented_key(request)
-        if not key:
-            raise Unauthorized("an API key is required: 'Authorization: Bearer <key>'")
-        principal = await verifier.verify(key)
-        if principal is None:
-            raise Unauthorized("the API key is unknown or revoked")
-        if scope not in principal.scopes and Scope.ADMIN not in principal.scopes:
-            raise Forbidden(f"the API key lacks the '{scope}' scope")
-        return principal
+        return await authenticate(request, scope)
 
     return Depends(dependency)
 

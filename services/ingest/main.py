@@ -18,8 +18,8 @@ from libs.common.logging import configure_logging
 from libs.common.metrics import mount_metrics
 from services.ingest import metrics, repository
 from services.ingest.config import get_ingest_settings
-from services.ingest.endpoints import router
-from services.ingest.schemas import LogEntry
+from services.ingest.endpoints import LOGS_OPENAPI, post_logs, router
+from services.ingest.schemas import IngestReply, LogEntry
 from services.ingest.trigger import FlushTrigger
 from services.ingest.worker import celery_app
 
@@ -58,6 +58,7 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.router.add_route("/v1/logs", post_logs, methods=["POST"], include_in_schema=False)
     mount_metrics(app)
 
     @app.get("/health", tags=["ops"])
@@ -82,6 +83,12 @@ def create_app() -> FastAPI:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(defs.pop("$defs", {}))
         components["LogEntry"] = defs
+        components["IngestReply"] = IngestReply.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components.update(components["IngestReply"].pop("$defs", {}))
+        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        schema["paths"]["/v1/logs"] = {"post": {"tags": ["ingest"], **LOGS_OPENAPI}}
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -168,8 +168,9 @@ async def accept(
         duplicate_by_service[service] = duplicate_by_service.get(service, 0) + 1
 
     metrics.count_outcomes(accepted_by_service, duplicate_by_service)
-    metrics.count_rejections(entries, checked.rejections)
-    return IngestReply(
+    if checked.rejections:
+        metrics.count_rejections(entries, checked.rejections)
+    return IngestReply.model_construct(  # every field is built here: no need to re-validate
         accepted=sum(accepted_by_service.values()),
         duplicate=sum(duplicate_by_service.values()),
         rejected=len(checked.rejections),

@@ -20,13 +20,16 @@ class FlushTrigger:
         self.expires_s = expires_s
         self._last = 0.0
 
-    async def __call__(self) -> None:
-        """Async, so a request whose trigger is not due costs no threadpool hop."""
+    def due(self) -> bool:
+        """True at most once per interval: then the caller schedules `send` after replying."""
         now = time.monotonic()
         if now - self._last < self.min_interval_s:
-            return
+            return False
         self._last = now
-        await anyio.to_thread.run_sync(self._send)
+        return True
+
+    async def send(self) -> None:
+        await anyio.to_thread.run_sync(self._send)  # the Redis client blocks
 
     def _send(self) -> None:
         try:

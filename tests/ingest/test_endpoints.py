@@ -190,3 +190,33 @@ async def test_health_and_metrics(client: Any) -> None:
     metrics = (await client.get("/metrics")).text
     assert 'mindlake_ingest_entries_total{outcome="accepted",service="mood-service"}' in metrics
     assert "mindlake_ingest_outbox_depth 1.0" in metrics
+
+
+async def test_openapi_documents_the_log_route(client: Any) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    post = schema["paths"]["/v1/logs"]["post"]
+    assert post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert "IngestReply" in schema["components"]["schemas"]
+    assert "mood-service" in str(schema["components"]["schemas"]["LogEntry"])
+
+
+async def test_accepted_entries_trigger_a_flush_task(client: Any, redis_url: str) -> None:
+    import asyncio
+
+    import redis
+
+    from services.ingest.main import app
+
+    broker = redis.Redis.from_url(redis_url)
+    broker.delete("ingest")
+    app.state.flush_trigger._last = 0.0  # due now
+    await client.post("/v1/logs", json=factories.mood())
+    for _ in range(50):
+        if broker.llen("ingest"):
+            break
+        await asyncio.sleep(0.05)
+    message = orjson.loads(broker.lpop("ingest"))
+    assert message["headers"]["task"] == "ingest.flush"
+    await client.post("/v1/logs", json=factories.mood())  # within the interval: no second task
+    await asyncio.sleep(0.2)
+    assert broker.llen("ingest") == 0
