@@ -38,7 +38,9 @@ class OutboxRow(Base):
     __table_args__ = (
         Index("ix_outbox_pending", "seq", postgresql_where=text("flush_batch IS NULL")),
         Index("ix_outbox_unflushed", "received_at", postgresql_where=text("flushed_at IS NULL")),
-        Index("ix_outbox_flush_batch", "flush_batch"),
+        Index(
+            "ix_outbox_flush_batch", "flush_batch", postgresql_where=text("flush_batch IS NOT NULL")
+        ),
         Index("ix_outbox_user_id", "user_id"),
     )
 
