@@ -1,4 +1,4 @@
-"""Test session: a fresh Postgres database per run (and per xdist worker), Redis db 15, an S3
+"""Test session: a fresh Postgres database per run (and per xdist worker), a Redis db of its own, an S3
 server over HTTP (moto's server mode), migrations applied once.
 
 Everything real: nothing here is mocked.
@@ -25,7 +25,8 @@ PG_HOSTPORT = ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
 # Settings are read from the environment once; set it before any service module is imported.
 os.environ["MINDLAKE_ENVIRONMENT"] = "test"
 os.environ["MINDLAKE_DATABASE_URL"] = f"postgresql+asyncpg://postgres@{PG_HOSTPORT}/{TEST_DB}"
-os.environ.setdefault("MINDLAKE_REDIS_URL", "redis://127.0.0.1:6379/15")
+# A Redis db per session (2-13) so parallel sessions' workers do not take each other's tasks.
+os.environ.setdefault("MINDLAKE_REDIS_URL", f"redis://127.0.0.1:6379/{2 + os.getpid() % 12}")
 os.environ["MINDLAKE_PII_HMAC_KEY"] = "test-hmac-key-not-secret"
 os.environ["MINDLAKE_METRICS_PORT"] = "0"
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")

@@ -38,7 +38,8 @@ def alembic_config(folder: Path, database_url: str | None = None) -> Config:
 def upgrade_all(database_url: str | None = None) -> list[str]:
     done = []
     for folder in migration_folders():
-        command.upgrade(alembic_config(folder, database_url), "head")
+        # "heads": features may branch from the same revision; all are applied.
+        command.upgrade(alembic_config(folder, database_url), "heads")
         done.append(folder.parent.name)
     return done
 
