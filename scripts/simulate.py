@@ -4,9 +4,10 @@
 sign up or log in (names, emails, phones, IPs from a seeded Faker), talk to the chat bot,
 write journal entries that sometimes name themselves or a friend or give an email or phone
 (so PII scrubbing has something to do), check in their mood, chat with a therapist or a peer,
-post in community groups and pay. Timestamps follow a diurnal curve over the day. About 1% of
-entries are resent with the same `event_id` (dedup) and a handful are deliberately invalid
-(their event ids start with `INVALID_PREFIX`) to show rejections.
+post in community groups and pay; the mobile app's Segment SDK reports screens, a few tracked
+events and an identify on signup (service `segment`). Timestamps follow a diurnal curve over
+the day. About 1% of entries are resent with the same `event_id` (dedup) and a handful are
+deliberately invalid (their event ids start with `INVALID_PREFIX`) to show rejections.
 
 The same (day, users, seed) always gives the same entries, event ids included.
 
@@ -28,6 +29,8 @@ import orjson
 from faker import Faker
 
 INVALID_PREFIX = "bad_"
+APP_SCREENS = ["Home", "Mood Check-in", "Journal", "Breathe", "Chat", "Community", "Settings"]
+APP_EVENTS = ["Breathing Exercise Completed", "Reminder Opened", "Streak Extended", "Tip Viewed"]
 DUPLICATE_RATE = 0.01
 
 # Relative activity per UTC hour: quiet nights, a morning bump, a lunch dip, a long evening.
@@ -189,6 +192,9 @@ class _Day:
         self.fake.seed_instance(seed)
         self.start = datetime.combine(day, time(0), tzinfo=UTC)
         self.entries: list[tuple[datetime, dict[str, Any]]] = []  # (arrival time, entry)
+        # App analytics draw from their own generator, so the other entries stay as they were.
+        self.app_rng = random.Random(seed + 1)
+        self.app_entries: list[tuple[datetime, dict[str, Any]]] = []
 
     def event_id(self) -> str:
         return f"evt_{self.day:%Y%m%d}_{self.rng.getrandbits(64):016x}"
@@ -234,6 +240,7 @@ class _Day:
             return timedelta(seconds=rng.randint(lo, hi))
 
         session_id = f"s_{rng.getrandbits(40):010x}"
+        self.app(user, at, signup=user.is_new and session_no == 0)
         auth = {"email": user.email, "ip_address": user.ip, "user_agent": user.user_agent}
         if user.is_new and session_no == 0:
             self.emit(
@@ -285,6 +292,35 @@ class _Day:
             at = self.community(user, at + step(30, 300))
         if rng.random() < 0.4:
             self.emit(user, at + step(60, 900), "auth-service", "logout", action="logout")
+
+    def app(self, user: User, at: datetime, *, signup: bool) -> None:
+        """What the mobile app's Segment SDK sends in a session."""
+        rng = self.app_rng
+        calls: list[dict[str, Any]] = []
+        if signup:
+            traits = {"email": user.email, "name": user.name, "plan": user.plan or "free"}
+            calls.append({"type": "identify", "traits": traits})
+        calls.append({"type": "screen", "name": rng.choice(APP_SCREENS)})
+        if rng.random() < 0.5:
+            source = rng.choice(["home", "reminder", "deep_link"])
+            calls.append(
+                {"type": "track", "event": rng.choice(APP_EVENTS), "properties": {"source": source}}
+            )
+        context = {"library": {"name": "analytics-swift", "version": "1.5.9"}, "ip": user.ip}
+        for call in calls:
+            at = min(
+                at + timedelta(seconds=rng.randint(1, 30)),
+                self.start + timedelta(days=1, seconds=-1),
+            )
+            entry = {
+                "event_id": f"seg_{self.day:%Y%m%d}_{rng.getrandbits(64):016x}",
+                "service": "segment",
+                "user_id": user.user_id,
+                "timestamp": at.isoformat(),
+                "context": context,
+                **call,
+            }
+            self.app_entries.append((at, entry))
 
     def chat(self, user: User, at: datetime) -> datetime:
         rng = self.rng
@@ -459,6 +495,7 @@ def generate_day(day: date | None = None, users: int = 200, seed: int = 7) -> li
     for at, entry in sim.rng.sample(originals, int(len(originals) * DUPLICATE_RATE)):
         # A client that timed out resends the same entry seconds to minutes later.
         sim.entries.append((at + timedelta(seconds=sim.rng.randint(1, 600)), dict(entry)))
+    sim.entries.extend(sim.app_entries)
     sim.entries.sort(key=lambda pair: pair[0])
     return [entry for _, entry in sim.entries]
 

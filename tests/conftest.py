@@ -1,5 +1,5 @@
-"""Test session: a fresh Postgres database per run (and per xdist worker), a Redis db of its own, an S3
-server over HTTP (moto's server mode), migrations applied once.
+"""Test session: a fresh Postgres database per run (and per xdist worker), a Redis db of its
+own, an S3 server over HTTP (moto's server mode), migrations applied once.
 
 Everything real: nothing here is mocked.
 """

@@ -151,7 +151,12 @@ def presented_key(request: Request) -> str | None:
 
 async def authenticate(request: Request, scope: str) -> Principal:
     """The caller's principal, if its key is valid and has `scope` (or `admin`)."""
-    key = presented_key(request)
+    return await authenticate_key(presented_key(request), scope)
+
+
+async def authenticate_key(key: str | None, scope: str) -> Principal:
+    """The principal of a key however it was presented (Segment's write key comes as Basic
+    auth or in the body), if it is valid and has `scope` (or `admin`)."""
     if not key:
         raise Unauthorized("an API key is required: 'Authorization: Bearer <key>'")
     principal = await verifier.verify(key)

@@ -20,6 +20,9 @@ class TaskName(StrEnum):
     INGEST_FLUSH = "ingest.flush"
     INGEST_COMPACT = "ingest.compact"
     INGEST_PRUNE_OUTBOX = "ingest.prune_outbox"
+    INGEST_SCRUB_DEAD_LETTERS = "ingest.scrub_dead_letters"
+    INGEST_PULL_DUE = "ingest.pull_due"
+    INGEST_PULL_RUN = "ingest.pull_run"
 
 
 def queue_for(task_name: str) -> str:
@@ -40,6 +43,16 @@ def beat_schedule(*, flush_interval_s: float, compact_cron: str) -> dict[str, di
             "task": TaskName.INGEST_COMPACT,
             "schedule": crontab(minute, hour, day_of_week, day_of_month, month_of_year),
             "options": {"expires": 3600},
+        },
+        "ingest-scrub-dead-letters": {  # a safety net: recording also triggers a scrub
+            "task": TaskName.INGEST_SCRUB_DEAD_LETTERS,
+            "schedule": 60.0,
+            "options": {"expires": 120},
+        },
+        "ingest-pull-due": {  # claims due pull jobs; each then runs as its own task
+            "task": TaskName.INGEST_PULL_DUE,
+            "schedule": 30.0,
+            "options": {"expires": 30},
         },
         "ingest-prune-outbox": {
             "task": TaskName.INGEST_PRUNE_OUTBOX,

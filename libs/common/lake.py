@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pyarrow as pa
 from deltalake import DeltaTable
 from pyarrow import fs
 
@@ -101,6 +102,13 @@ class Lake:
             os.makedirs(os.path.dirname(full), exist_ok=True)
         with self.filesystem.open_output_stream(full) as out:
             out.write(data)
+
+    def open_output_stream(self, rel: str) -> pa.NativeFile:
+        """A stream to write a large object piece by piece (S3: a multipart upload)."""
+        full = self._full(rel)
+        if not self.is_s3:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+        return self.filesystem.open_output_stream(full)
 
     def read_bytes(self, rel: str) -> bytes:
         with self.filesystem.open_input_stream(self._full(rel)) as src:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 
 from libs.common.settings import CommonSettings
@@ -20,6 +21,19 @@ class IngestSettings(CommonSettings):
     ingest_vacuum_retention_hours: int = 168
     ingest_dedup_window_days: int = 30  # flushed outbox rows are kept to catch late duplicates
     ingest_raw_table: str = "raw/events"
+
+    # CSV upload (services/ingest/csv_upload)
+    ingest_csv_max_bytes: int = 4 * 1024**3  # the body is spooled to disk, never held in memory
+    ingest_csv_chunk_rows: int = 50_000  # rows validated and merged into the lake at a time
+    ingest_csv_timestamp_floor: date = date(2020, 1, 1)  # older timestamps are rejected
+    ingest_csv_future_skew_s: int = 300  # clock skew allowed for "not in the future"
+    ingest_csv_spool_dir: str | None = None  # where uploads are spooled; None: the system temp
+
+    # Pull ingestion jobs (services/ingest/pull)
+    ingest_pull_max_rows_per_run: int = 50_000  # one Delta commit a run; the rest waits
+    ingest_pull_max_files_per_run: int = 200
+    ingest_pull_timeout_s: float = 30.0  # connect/query/HTTP timeout of a source
+    ingest_pull_local_roots: str = ""  # comma-separated folders file-drop jobs may read
 
 
 @lru_cache

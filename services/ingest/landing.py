@@ -1,8 +1,9 @@
 """Turning outbox rows into raw-zone rows: split common fields from the body, protect PII.
 
-Free-text fields (and any string among unknown fields) are scrubbed, with the user's own known
-identifiers matched exactly; structured identifiers (auth emails, names, phones, IPs) are
-replaced by keyed hashes so joins still work but the values cannot be read back.
+Free-text fields (every string in them, when they are objects such as Segment properties) and
+any string among unknown fields are scrubbed, with the user's own known identifiers matched
+exactly; structured identifiers (auth emails, names, phones, IPs; Segment identifying traits)
+are replaced by keyed hashes so joins still work but the values cannot be read back.
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-from libs.common.pii import anonymize_value, get_scrubber
 
+from libs.common.pii import anonymize_value, get_scrubber
 from libs.common.settings import CommonSettings
 from services.ingest.raw_table import SCHEMA
 from services.ingest.repository import PendingRow
-from services.ingest.schemas import COMMON_FIELDS, ENTRY_TYPES, AuthLog
+from services.ingest.schemas import COMMON_FIELDS, ENTRY_TYPES
 
-IDENTIFIER_KINDS = {"email": "email", "name": "name", "phone": "phone"}
+# Structured identifiers kept as a user's known identifiers, by entity.
+IDENTIFIER_KINDS = {
+    "EMAIL_ADDRESS": "email",
+    "PERSON": "name",
+    "PHONE_NUMBER": "phone",
+    "USERNAME": "name",
+}
 
 
 def subject_key(user_id: str, settings: CommonSettings) -> str:
@@ -33,16 +40,18 @@ def subject_key(user_id: str, settings: CommonSettings) -> str:
 
 
 def identifiers_in(rows: Sequence[PendingRow]) -> list[tuple[str, str, str]]:
-    """(user_id, kind, value) of the name, email and phone in auth events."""
+    """(user_id, kind, value) of the names, emails and phones in auth events and Segment traits."""
     found = []
     for row in rows:
-        if row.service != "auth-service":
+        model = ENTRY_TYPES[row.service]
+        if not model.IDENTIFIERS:
             continue
         payload = orjson.loads(row.payload)
-        for name, kind in IDENTIFIER_KINDS.items():
-            value = payload.get(name)
-            if isinstance(value, str) and value.strip():
-                found.append((row.user_id, kind, value.strip()[:320]))
+        for holder, key, entity in model.identifier_slots(payload):
+            kind = IDENTIFIER_KINDS.get(entity)
+            value = holder[key].strip()
+            if kind and value:
+                found.append((row.user_id, kind, value[:320]))
     return found
 
 
@@ -92,14 +101,21 @@ def build_batch(
             k: v for k, v in payload.items() if k in model.model_fields and k not in COMMON_FIELDS
         }
         unknown = {k: v for k, v in payload.items() if k not in model.model_fields}
+        first_text = len(texts)
         for name in model.FREE_TEXT:
-            if isinstance(typed.get(name), str):
-                texts.append(_Text(i, typed, name))
-        for name, entity in AuthLog.IDENTIFIERS.items() if model is AuthLog else ():
-            if isinstance(typed.get(name), str):
-                typed[name] = anonymize_value(typed[name], "hash", entity=entity, settings=settings)
+            if isinstance(typed.get(name), str | dict | list):
+                _collect_strings(typed[name], i, typed, name, texts)
         for key, value in list(unknown.items()):
             _collect_strings(value, i, unknown, key, texts)
+        slots = model.identifier_slots(typed) if model.IDENTIFIERS else []
+        if slots:
+            # hashed whole, so not scrubbed as text too (a digit run in a hash is no phone)
+            hashed = {(id(holder), key) for holder, key, _ in slots}
+            texts[first_text:] = [
+                t for t in texts[first_text:] if (id(t.target), t.key) not in hashed
+            ]
+            for holder, key, entity in slots:
+                holder[key] = anonymize_value(holder[key], "hash", entity=entity, settings=settings)
         bodies.append(typed)
         extras.append(unknown)
 

@@ -16,10 +16,15 @@ from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable, install_error_handlers
 from libs.common.logging import configure_logging
 from libs.common.metrics import mount_metrics
-from services.ingest import metrics, repository
+from services.ingest import deadletter_queries, metrics, quality, repository
 from services.ingest.config import get_ingest_settings
+from services.ingest.csv_upload.endpoints import router as csv_upload_router
+from services.ingest.deadletter_endpoints import router as dead_letter_router
 from services.ingest.endpoints import LOGS_OPENAPI, post_logs, router
+from services.ingest.pull.endpoints import router as pull_jobs_router
+from services.ingest.quality_api import router as quality_router
 from services.ingest.schemas import IngestReply, LogEntry
+from services.ingest.segment_endpoints import router as segment_router
 from services.ingest.trigger import FlushTrigger
 from services.ingest.worker import celery_app
 
@@ -34,17 +39,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     refresher = asyncio.create_task(refresh_outbox_gauges())
     yield
     refresher.cancel()
+    with contextlib.suppress(Exception):  # the last tallies of this process
+        async with get_engine().begin() as conn:
+            await quality.recorder.write(conn)
     await get_engine().dispose()
 
 
 async def refresh_outbox_gauges(every_s: float = 5.0) -> None:
-    """Keep the outbox gauges current for scrapes, even when no worker is up."""
+    """Keep the outbox and data-quality gauges current for scrapes, even when no worker is up;
+    write this process's data-quality tallies out."""
     while True:
         with contextlib.suppress(Exception):  # a database blip must not kill the loop
-            async with get_engine().connect() as conn:
+            async with get_engine().begin() as conn:
                 depth, oldest = await repository.outbox_depth(conn)
+                await quality.recorder.write(conn)
+                figures = await quality.report(conn)
             metrics.OUTBOX_DEPTH.set(depth)
             metrics.OUTBOX_OLDEST_AGE.set(oldest)
+            quality.export_gauges(figures)
+        with contextlib.suppress(Exception):
+            async with get_engine().connect() as conn:
+                metrics.DEAD_LETTERS_OPEN.set(await deadletter_queries.open_count(conn))
         await asyncio.sleep(every_s)
 
 
@@ -58,6 +73,11 @@ def create_app() -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(quality_router)
+    app.include_router(dead_letter_router)
+    app.include_router(pull_jobs_router)
+    app.include_router(csv_upload_router)
+    app.include_router(segment_router)
     app.router.add_route("/v1/logs", post_logs, methods=["POST"], include_in_schema=False)
     mount_metrics(app)
 
@@ -87,7 +107,10 @@ def create_app() -> FastAPI:
             ref_template="#/components/schemas/{model}"
         )
         components.update(components["IngestReply"].pop("$defs", {}))
-        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        schema["components"]["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "basic": {"type": "http", "scheme": "basic"},  # Segment write keys (/v1/batch)
+        }
         schema["paths"]["/v1/logs"] = {"post": {"tags": ["ingest"], **LOGS_OPENAPI}}
         return schema
 

@@ -37,6 +37,16 @@ ROWS_LANDED = Counter(
     "mindlake_ingest_rows_landed_total", "Rows landed in the raw zone", ["service"]
 )
 BYTES_LANDED = Counter("mindlake_ingest_bytes_landed_total", "Parquet bytes landed in the raw zone")
+DEAD_LETTERS = Counter(
+    "mindlake_ingest_dead_letters_total",
+    "Rejected entries kept in the dead-letter store, by source path and reason kind",
+    ["source", "reason_kind"],  # closed sets: see services/ingest/deadletter.py
+)
+DEAD_LETTERS_OPEN = Gauge(
+    "mindlake_ingest_dead_letters_open",
+    "Dead letters neither replayed nor discarded",
+    multiprocess_mode="mostrecent",
+)
 PII_FINDINGS = Counter(
     "mindlake_ingest_pii_findings_total", "PII found and anonymized in free text", ["entity"]
 )

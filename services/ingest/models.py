@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, Integer, LargeBinary, String, text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import schema_metadata
@@ -71,3 +83,76 @@ class UserIdentifier(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(320), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("now()"))
+
+
+class QualityDaily(Base):
+    """Data-quality tallies of one day for one source and data type (see quality.py)."""
+
+    __tablename__ = "quality_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    source: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    accepted: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+    duplicate: Mapped[int] = mapped_column(BigInteger)
+    fields_declared: Mapped[int] = mapped_column(BigInteger)
+    fields_filled: Mapped[int] = mapped_column(BigInteger)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DeadLetter(Base):
+    """A rejected entry, kept to inspect, replay or discard (services/ingest/deadletter.py).
+
+    `payload` is stored as received and scrubbed of PII by a task soon after (`scrubbed_at`).
+    """
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))  # logs | segment | csv | pull | ...
+    service: Mapped[str | None] = mapped_column(String(64), nullable=True)  # known services only
+    reason: Mapped[str] = mapped_column(String(1000))
+    field: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    error_kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[Any] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    scrubbed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), server_default=text("'open'"))
+    replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    replay_event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    __table_args__ = (
+        Index("ix_dead_letters_received_at", "received_at"),
+        Index("ix_dead_letters_open", "source", "id", postgresql_where=text("status = 'open'")),
+        Index("ix_dead_letters_unscrubbed", "id", postgresql_where=text("scrubbed_at IS NULL")),
+    )
+
+
+class CsvUpload(Base):
+    """One CSV upload (services/ingest/csv_upload): its outcome and validation report."""
+
+    __tablename__ = "csv_uploads"
+
+    upload_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    data_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # processing | landed | failed
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    report: Mapped[Any] = mapped_column(JSONB, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_csv_uploads_tenant", "tenant", "data_type", "created_at"),)
+
+
+# Pull jobs' tables live in their own module on this Base; imported here so this metadata
+# (Alembic, tests/test_migrations.py) sees them.
+from services.ingest.pull import models as _pull_models  # noqa: E402, F401

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from libs.common.auth import Principal
 from libs.common.errors import PayloadTooLarge, ServiceError, Unprocessable
-from services.ingest import metrics, repository
+from services.ingest import deadletter, metrics, quality, repository
 from services.ingest.config import IngestSettings
 from services.ingest.schemas import ENTRY_ADAPTER, SERVICES, EntryBase, IngestReply, Rejection
 
@@ -31,6 +31,8 @@ class Checked:
     indexes: list[int] = field(default_factory=list)  # request index of each row
     rejections: list[Rejection] = field(default_factory=list)
     in_request_duplicates: list[tuple[int, str]] = field(default_factory=list)
+    fields: dict[str, list[int]] = field(default_factory=dict)  # service -> [declared, filled]
+    kinds: dict[int, str] = field(default_factory=dict)  # request index -> rejection's error kind
 
 
 def entries_of(body: Any, settings: IngestSettings) -> tuple[list[Any], bool]:
@@ -60,6 +62,37 @@ def derived_event_id(raw: bytes) -> str:
     return "h_" + hashlib.sha256(raw).hexdigest()[:40]
 
 
+def _error_kind(exc: ValidationError) -> str:
+    """A short code for metrics and the dead-letter store: pydantic's error type, or ours."""
+    kind = exc.errors(include_url=False, include_input=False)[0]["type"]
+    if kind == "union_tag_invalid":
+        return deadletter.UNKNOWN_SERVICE
+    if kind == "union_tag_not_found":
+        return deadletter.MISSING_SERVICE
+    return str(kind)
+
+
+def dead_letters(
+    entries: list[Any], checked: Checked, principal: Principal, source: str
+) -> list[deadletter.DeadLetterIn]:
+    """The request's rejected entries, to keep in the dead-letter store."""
+    out = []
+    for r in checked.rejections:
+        item = entries[r.index] if r.index < len(entries) else None
+        payload = item if isinstance(item, dict | str) else orjson.dumps(item).decode()
+        out.append(
+            deadletter.DeadLetterIn(
+                source=source,
+                payload=payload,
+                reason=r.reason,
+                field=r.field,
+                error_kind=checked.kinds.get(r.index, deadletter.INVALID),
+                key_id=principal.key_id,
+            )
+        )
+    return out
+
+
 def _rejection(index: int, exc: ValidationError) -> Rejection:
     err = exc.errors(include_url=False, include_input=False)[0]
     loc = ".".join(str(p) for p in err["loc"])
@@ -87,6 +120,7 @@ def check_entries(
     for index, item in enumerate(entries):
         if not isinstance(item, dict):
             checked.rejections.append(Rejection(index=index, field="entry", reason="not an object"))
+            checked.kinds[index] = deadletter.NOT_AN_OBJECT
             continue
         raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
         if len(raw) > settings.ingest_max_entry_bytes:
@@ -97,11 +131,13 @@ def check_entries(
             if not batch:
                 raise PayloadTooLarge(message)
             checked.rejections.append(Rejection(index=index, field="entry", reason=message))
+            checked.kinds[index] = deadletter.ENTRY_TOO_LARGE
             continue
         try:
             entry: EntryBase = ENTRY_ADAPTER.validate_python(item)
         except ValidationError as exc:
             checked.rejections.append(_rejection(index, exc))
+            checked.kinds[index] = _error_kind(exc)
             continue
         service: str = entry.service  # type: ignore[attr-defined]
         if not principal.may_write_for(service):
@@ -112,6 +148,7 @@ def check_entries(
                     reason=f"this API key may not write for {service!r}",
                 )
             )
+            checked.kinds[index] = deadletter.SERVICE_NOT_ALLOWED
             continue
         event_id = entry.event_id or derived_event_id(raw)
         if event_id in seen:
@@ -130,6 +167,10 @@ def check_entries(
                 payload=orjson.dumps(entry.model_dump(mode="json", exclude_none=True)),
             )
         )
+        declared = type(entry).model_fields
+        tally = checked.fields.setdefault(service, [0, 0])
+        tally[0] += len(declared)
+        tally[1] += len(entry.model_fields_set & declared.keys())
     return checked
 
 
@@ -143,17 +184,22 @@ async def accept(
     settings: IngestSettings,
     *,
     batch: bool,
+    source: str = "logs",
 ) -> IngestReply:
     """Validate, then write to the outbox through `insert`, which returns once the rows are
     committed. Raises when nothing could be accepted."""
     checked = check_entries(entries, principal, settings, batch=batch)
     if not checked.rows and not checked.in_request_duplicates:
         metrics.count_rejections(entries, checked.rejections)
+        quality.observe_logs(entries, checked.rejections, {}, {}, {})
+        await deadletter.record(dead_letters(entries, checked, principal, source))
         raise Unprocessable(
             "no entry was accepted",
             errors=[r.model_dump() for r in checked.rejections],
         )
     new_ids = await insert(checked.rows)
+    if checked.rejections:  # rare: the happy path does no dead-letter work
+        await deadletter.record(dead_letters(entries, checked, principal, source))
 
     event_ids: list[str | None] = [None] * len(entries)
     accepted_by_service: dict[str, int] = {}
@@ -170,6 +216,9 @@ async def accept(
     metrics.count_outcomes(accepted_by_service, duplicate_by_service)
     if checked.rejections:
         metrics.count_rejections(entries, checked.rejections)
+    quality.observe_logs(
+        entries, checked.rejections, accepted_by_service, duplicate_by_service, checked.fields
+    )
     return IngestReply.model_construct(  # every field is built here: no need to re-validate
         accepted=sum(accepted_by_service.values()),
         duplicate=sum(duplicate_by_service.values()),

@@ -1,0 +1,150 @@
+"""The dead-letter store's write side: every rejected entry, from any path, is kept.
+
+Other ingest paths (POST /v1/logs, CSV upload, the Segment API, pulls) call `record` with one
+`DeadLetterIn` per rejected entry, after validation and before replying. The payload is
+stored as received and scrubbed of PII shortly after by the `ingest.scrub_dead_letters` task
+(NER costs milliseconds a text and a model in memory: not on the request path). Until then
+listings withhold it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, get_args
+
+import anyio
+import orjson
+import structlog
+from pydantic_core.core_schema import ErrorType
+
+from libs.common.contracts import Queue, TaskName
+from libs.common.db import get_engine
+from services.ingest import deadletter_queries as queries
+from services.ingest import metrics
+from services.ingest.schemas import SERVICES
+
+log = structlog.get_logger(__name__)
+
+# Where a rejected entry came from: a closed set (it is a metric label).
+SOURCES = ("logs", "segment", "csv", "pull")
+OTHER = "other"
+
+# Our own short reason codes; any other kind must be a pydantic error type (`missing`,
+# `less_than_equal`, …). Anything else is stored as sent but counted as "other".
+UNKNOWN_SERVICE = "unknown_service"
+MISSING_SERVICE = "missing_service"
+NOT_AN_OBJECT = "not_an_object"
+ENTRY_TOO_LARGE = "entry_too_large"
+SERVICE_NOT_ALLOWED = "service_not_allowed"
+PARSE_ERROR = "parse_error"  # e.g. a CSV row that does not split into the header's columns
+INVALID = "invalid"
+OWN_KINDS = frozenset(
+    {
+        UNKNOWN_SERVICE,
+        MISSING_SERVICE,
+        NOT_AN_OBJECT,
+        ENTRY_TOO_LARGE,
+        SERVICE_NOT_ALLOWED,
+        PARSE_ERROR,
+        INVALID,
+    }
+)
+REASON_KINDS = OWN_KINDS | frozenset(get_args(ErrorType))
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class DeadLetterIn:
+    """One rejected entry. `payload` is the entry as received: a JSON object, or the raw text
+    (a CSV line) when it never became one. `reason` is our message, never the user's data."""
+
+    source: str  # one of SOURCES
+    payload: dict[str, Any] | str
+    reason: str
+    field: str | None = None
+    error_kind: str = INVALID  # a pydantic error type or one of OWN_KINDS
+    key_id: str | None = None  # the API key that sent it
+
+
+def source_label(source: str) -> str:
+    return source if source in SOURCES else OTHER
+
+
+def kind_label(kind: str) -> str:
+    return kind if kind in REASON_KINDS else OTHER
+
+
+def known_service(payload: dict[str, Any] | str) -> str | None:
+    """The entry's service, only when it is one we know (so never free text)."""
+    if isinstance(payload, dict):
+        service = payload.get("service")
+        if isinstance(service, str) and service in SERVICES:
+            return service
+    return None
+
+
+def to_row(item: DeadLetterIn) -> queries.DeadLetterInsert:
+    kind = item.error_kind if _KIND_RE.match(item.error_kind or "") else INVALID
+    return queries.DeadLetterInsert(
+        source=item.source[:32],
+        service=known_service(item.payload),
+        reason=item.reason[:1000],
+        field=(item.field or "")[:200] or None,
+        error_kind=kind,
+        # default=str: a caller's parsed values (Decimal, …) must not lose the dead letter
+        payload=orjson.dumps(item.payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
+        key_id=item.key_id,
+    )
+
+
+async def record(rejections: Sequence[DeadLetterIn]) -> None:
+    """Store rejected entries durably (one INSERT, committed on return) and ask for a scrub.
+
+    Nothing to do (no query, no task) when `rejections` is empty.
+    """
+    if not rejections:
+        return
+    rows = [to_row(r) for r in rejections]
+    async with get_engine().begin() as conn:
+        await queries.insert_dead_letters(conn, rows)
+    for item in rejections:
+        metrics.DEAD_LETTERS.labels(source_label(item.source), kind_label(item.error_kind)).inc()
+    scrub_trigger.fire()
+
+
+class ScrubTrigger:
+    """Send `ingest.scrub_dead_letters` after a recording, at most once per interval per
+    process, off the request path (the Redis client blocks). Beat scrubs anyway."""
+
+    def __init__(self, min_interval_s: float = 1.0, expires_s: int = 300) -> None:
+        self.min_interval_s = min_interval_s
+        self.expires_s = expires_s
+        self.enabled = True
+        self._last = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def fire(self) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < self.min_interval_s:
+            return
+        self._last = now
+        task = asyncio.get_running_loop().create_task(anyio.to_thread.run_sync(self._send))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _send(self) -> None:
+        from services.ingest.worker import celery_app  # the Celery app only where it is used
+
+        try:
+            celery_app.send_task(
+                TaskName.INGEST_SCRUB_DEAD_LETTERS, queue=Queue.INGEST, expires=self.expires_s
+            )
+        except Exception as exc:  # the beat schedule scrubs anyway
+            log.warning("scrub_trigger_failed", error_type=type(exc).__name__)
+
+
+scrub_trigger = ScrubTrigger()

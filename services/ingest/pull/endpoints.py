@@ -1,0 +1,147 @@
+"""Admin API of pull jobs: /v1/pull-jobs CRUD and run-now. Thin: validate, store, reply."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from libs.common.auth import Principal, Scope, require_scope
+from libs.common.db import get_session
+from libs.common.errors import NotFound, ServiceError
+from services.ingest.config import get_ingest_settings
+from services.ingest.pull import repository
+from services.ingest.pull.dispatch import send_run
+from services.ingest.pull.models import PullJob
+from services.ingest.pull.schedule import next_run
+from services.ingest.pull.schemas import (
+    PullJobCreate,
+    PullJobOut,
+    PullJobUpdate,
+    PullRunOut,
+    masked_source,
+    stored_source,
+)
+from services.ingest.pull.table import table_path
+from services.ingest.worker import celery_app
+
+AdminPrincipal = Annotated[Principal, require_scope(Scope.ADMIN)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+router = APIRouter(prefix="/v1/pull-jobs", tags=["pull jobs"])
+
+
+class NameTaken(ServiceError):
+    status = 409
+    title = "Conflict"
+
+
+def reply(job: PullJob) -> PullJobOut:
+    return PullJobOut(
+        id=job.id,
+        name=job.name,
+        table=table_path(job.name),
+        source=masked_source(job.source),
+        schedule=job.schedule,
+        landing=job.landing,
+        status=job.status,
+        max_errors=job.max_errors,
+        error_count=job.error_count,
+        last_error=job.last_error,
+        last_run_at=job.last_run_at,
+        next_run_at=job.next_run_at,
+        created_at=job.created_at,
+    )
+
+
+async def found(session: AsyncSession, job_id: int) -> PullJob:
+    job = await repository.get_job(session, job_id)
+    if job is None:
+        raise NotFound(f"no pull job with id {job_id}")
+    return job
+
+
+@router.post("", status_code=201, summary="Create a pull job")
+async def create_job(body: PullJobCreate, _: AdminPrincipal, session: SessionDep) -> PullJobOut:
+    if await repository.name_taken(session, body.name):
+        raise NameTaken(
+            "a pull job has this name", errors=[{"field": "name", "reason": "already taken"}]
+        )
+    schedule = body.schedule.model_dump(exclude_none=True)
+    job = PullJob(
+        name=body.name,
+        kind=body.source.kind,
+        source=stored_source(body.source),
+        schedule=schedule,
+        landing=body.landing.model_dump(),
+        status=body.status,
+        max_errors=body.max_errors,
+        error_count=0,
+        next_run_at=next_run(schedule, datetime.now(UTC)),
+    )
+    return reply(await repository.add_job(session, job))
+
+
+@router.get("", summary="List pull jobs")
+async def list_jobs(
+    _: AdminPrincipal,
+    session: SessionDep,
+    status: Annotated[str | None, Query(pattern="^(active|paused|failed)$")] = None,
+) -> dict[str, list[PullJobOut]]:
+    return {"jobs": [reply(j) for j in await repository.list_jobs(session, status)]}
+
+
+@router.get("/{job_id}", summary="One pull job and its recent runs")
+async def get_job(job_id: int, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
+    job = await found(session, job_id)
+    runs = await repository.recent_runs(session, job_id, 20)
+    return {
+        "job": reply(job),
+        "runs": [PullRunOut.model_validate(r, from_attributes=True) for r in runs],
+    }
+
+
+@router.patch("/{job_id}", summary="Change a pull job (the name is fixed: it names the table)")
+async def update_job(
+    job_id: int, body: PullJobUpdate, _: AdminPrincipal, session: SessionDep
+) -> PullJobOut:
+    job = await found(session, job_id)
+    if body.source is not None:
+        if body.source.kind != job.kind:
+            raise ServiceError(
+                "a job's source kind cannot change",
+                errors=[{"field": "source.kind", "reason": f"must stay '{job.kind}'"}],
+            )
+        job.source = stored_source(body.source)
+    if body.schedule is not None:
+        job.schedule = body.schedule.model_dump(exclude_none=True)
+        job.next_run_at = next_run(job.schedule, datetime.now(UTC))
+    if body.landing is not None:
+        job.landing = body.landing.model_dump()
+    if body.max_errors is not None:
+        job.max_errors = body.max_errors
+    if body.status is not None:
+        if body.status == "active" and job.status != "active":
+            job.error_count, job.last_error = 0, None
+            job.next_run_at = next_run(job.schedule, datetime.now(UTC))
+        job.status = body.status
+    job.updated_at = datetime.now(UTC)
+    await session.flush()
+    return reply(job)
+
+
+@router.delete("/{job_id}", status_code=204, summary="Delete a pull job (its table stays)")
+async def delete_job(job_id: int, _: AdminPrincipal, session: SessionDep) -> None:
+    if not await repository.delete_job(session, job_id):
+        raise NotFound(f"no pull job with id {job_id}")
+
+
+@router.post("/{job_id}/run", status_code=202, summary="Run a pull job now (via Celery)")
+async def run_now(job_id: int, _: AdminPrincipal, session: SessionDep) -> dict[str, Any]:
+    await found(session, job_id)
+    settings = get_ingest_settings()
+    task_id = send_run(
+        celery_app, job_id, trigger="manual", expires_s=settings.celery_task_expires_s
+    )
+    return {"job_id": job_id, "task_id": task_id}

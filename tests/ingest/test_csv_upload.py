@@ -1,0 +1,314 @@
+"""CSV upload: validation report, landing in the tenant's Delta table, quarantine, dead
+letters, idempotent re-uploads and bounded memory, on a local folder and on S3 over HTTP."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import text
+
+from libs.common.db import get_engine
+from libs.common.lake import Lake
+
+HEADER = "user_id,item_id,interaction_type,timestamp,rating,note\n"
+# 12 data rows; row numbers count from the first line after the header
+BAD_CSV = (
+    HEADER
+    + "u_1,i_1,view,2026-01-05T10:00:00Z,4.5,ok\n"  # 1 valid
+    + "u_2,i_2,click,2026-01-05 11:00:00+00:00,,ok\n"  # 2 valid (no rating)
+    + ",i_3,view,2026-01-05T10:00:00Z,,\n"  # 3 not_null user_id
+    + "u_4,i_4,bogus,2026-01-05T10:00:00Z,,\n"  # 4 allowed_values
+    + "u_5,i_5,like,not-a-time,,\n"  # 5 type timestamp
+    + "u_6,i_6,like,2019-12-31T23:59:59Z,,\n"  # 6 timestamp_range (before the floor)
+    + "u_7,i_7,like,2999-01-01T00:00:00Z,,\n"  # 7 timestamp_range (future)
+    + "u_1,i_1,view,2026-01-05T10:00:00+00:00,4.5,again\n"  # 8 duplicate of row 1
+    + "u_9,i_9,purchase,2026-01-06T00:00:00Z,abc,\n"  # 9 type rating
+    + "u_10,i_10,dislike\n"  # 10 malformed (too few fields)
+    + "u_11,i_11,purchase,2026-01-07T00:00:00Z,-1,\n"  # 11 min_value rating
+    + "u_12,i_12,like,2026-01-07T00:00:00Z,1,\n"  # 12 valid
+)
+
+
+@pytest.fixture
+async def csv_client(client: Any, lake_settings: Any) -> AsyncIterator[Any]:
+    from services.ingest.main import app
+
+    app.state.ingest_settings = lake_settings  # the endpoint's lake: this test's root
+    yield client
+    del app.state.ingest_settings
+
+
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:8]}"
+
+
+async def upload(
+    client: Any, body: bytes | Any, tenant_id: str, data_type: str = "interactions"
+) -> Any:
+    return await client.post(
+        "/internal/data/upload-csv",
+        params={"tenant": tenant_id, "data_type": data_type},
+        content=body,
+        headers={"Content-Type": "text/csv"},
+        timeout=60,
+    )
+
+
+def landed(settings: Any, path: str) -> list[dict[str, Any]]:
+    table = Lake(settings).delta_table(path)
+    return [] if table is None else table.to_pyarrow_table().to_pylist()
+
+
+async def test_bad_csv_gets_a_precise_report_and_good_rows_land(
+    csv_client: Any, lake_settings: Any
+) -> None:
+    t = tenant()
+    reply = await upload(csv_client, BAD_CSV.encode(), t)
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+
+    rules = {(r["rule"], r["column"]): (r["rows"], r["sample_rows"]) for r in report["rules"]}
+    assert rules == {
+        ("malformed_row", "*"): (1, [10]),
+        ("not_null", "user_id"): (1, [3]),
+        ("type", "timestamp"): (1, [5]),
+        ("type", "rating"): (1, [9]),
+        ("allowed_values", "interaction_type"): (1, [4]),
+        ("timestamp_range", "timestamp"): (2, [6, 7]),
+        ("min_value", "rating"): (1, [11]),
+        ("duplicate", "user_id,item_id,interaction_type,timestamp"): (1, [8]),
+    }
+    assert report["rows_total"] == 12
+    assert report["rows_valid"] == report["rows_landed"] == 3
+    assert report["rows_rejected"] == 9
+    assert report["ignored_columns"] == ["note"]
+    assert report["status"] == "landed"
+    assert report["dead_letters"] == 9
+
+    # the good rows, typed, in the tenant's table
+    rows = landed(lake_settings, f"raw/tenants/{t}/interactions")
+    assert sorted((r["user_id"], r["interaction_type"], r["rating"]) for r in rows) == [
+        ("u_1", "view", 4.5),
+        ("u_12", "like", 1.0),
+        ("u_2", "click", None),
+    ]
+    lake = Lake(lake_settings)
+    table = lake.delta_table(f"raw/tenants/{t}/interactions")
+    assert table is not None and table.metadata().partition_columns == ["event_date"]
+    # no user id in the table log (file statistics only on non-identifying columns)
+    for obj in lake.list(f"raw/tenants/{t}/interactions/_delta_log"):
+        assert b"u_1" not in lake.read_bytes(obj.path), obj.path
+
+    # the rejected rows, with their reasons, in the quarantine
+    quarantine = pq.read_table(
+        io.BytesIO(
+            lake.read_bytes(f"raw/quarantine/{t}/interactions/{report['upload_id']}.parquet")
+        )
+    ).to_pylist()
+    assert report["quarantine"] == f"raw/quarantine/{t}/interactions/{report['upload_id']}.parquet"
+    by_row = {q["row_number"]: q for q in quarantine}
+    assert sorted(by_row) == [3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert by_row[4]["reason"] == "allowed_values:interaction_type"
+    assert by_row[4]["interaction_type"] == "bogus"
+    assert (
+        by_row[10]["reason"] == "malformed_row:*" and by_row[10]["raw_text"] == "u_10,i_10,dislike"
+    )
+
+    # and in the dead-letter store
+    async with get_engine().connect() as conn:
+        letters = (
+            await conn.execute(
+                text(
+                    "SELECT source, error_kind, field FROM ingest.dead_letters"
+                    " WHERE reason LIKE :r ORDER BY id"
+                ),
+                {"r": f"CSV upload {report['upload_id']} %"},
+            )
+        ).all()
+    assert len(letters) == 9 and {s for s, _, _ in letters} == {"csv"}
+    assert ("csv", "parse_error", None) in letters and ("csv", "missing", "user_id") in letters
+
+    # the stored report
+    stored = await csv_client.get(f"/internal/data/uploads/{report['upload_id']}")
+    assert stored.status_code == 200
+    assert stored.json()["rules"] == report["rules"] and stored.json()["status"] == "landed"
+
+
+async def test_reupload_lands_nothing_twice(csv_client: Any, lake_settings: Any) -> None:
+    t = tenant()
+    first = (await upload(csv_client, BAD_CSV.encode(), t)).json()
+    again = (await upload(csv_client, BAD_CSV.encode(), t)).json()
+    assert first["sha256"] == again["sha256"] and first["upload_id"] != again["upload_id"]
+    assert again["rows_landed"] == 0 and again["rows_already_landed"] == 3
+    # the same interaction with its time written another way is the same row
+    overlap = HEADER + "u_1,i_1,view,2026-01-05 10:00:00,4.5,\nu_13,i_13,view,2026-01-08,,\n"
+    third = (await upload(csv_client, overlap.encode(), t)).json()
+    assert third["rows_landed"] == 1 and third["rows_already_landed"] == 1
+    assert len(landed(lake_settings, f"raw/tenants/{t}/interactions")) == 4
+    lake = Lake(lake_settings)  # MERGE commits copy no user id into the log either
+    log = [lake.read_bytes(o.path) for o in lake.list(f"raw/tenants/{t}/interactions/_delta_log")]
+    assert len(log) >= 2 and not any(b"u_1" in entry or b"u_13" in entry for entry in log)
+
+
+async def test_items_upsert_by_item_id(csv_client: Any, lake_settings: Any) -> None:
+    t = tenant()
+    body = "item_id,category,title,price\nit_1,books,A,10\nit_2,music,B,\nit_3,,C,1\n"
+    report = (await upload(csv_client, body.encode(), t, "items")).json()
+    assert report["rows_landed"] == 2
+    assert [(r["rule"], r["column"], r["sample_rows"]) for r in report["rules"]] == [
+        ("not_null", "category", [3])
+    ]
+    changed = "item_id,category,title,price\nit_1,books,A,12\nit_2,music,B,\n"
+    report = (await upload(csv_client, changed.encode(), t, "items")).json()
+    assert (report["rows_landed"], report["rows_updated"], report["rows_already_landed"]) == (
+        0,
+        1,
+        1,
+    )
+    prices = {r["item_id"]: r["price"] for r in landed(lake_settings, f"raw/tenants/{t}/items")}
+    assert prices == {"it_1": 12.0, "it_2": None}
+
+
+async def test_missing_columns_are_a_422_and_nothing_lands(
+    csv_client: Any, lake_settings: Any
+) -> None:
+    t = tenant()
+    reply = await upload(csv_client, b"user_id,item_id\nu_1,i_1\n", t)
+    assert reply.status_code == 422
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert {e["field"] for e in reply.json()["errors"]} == {"interaction_type", "timestamp"}
+    assert "interaction_type, timestamp" in reply.json()["detail"]
+    assert Lake(lake_settings).list(f"raw/tenants/{t}") == []
+    assert Lake(lake_settings).list(f"raw/quarantine/{t}") == []
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"tenant": "Acme Corp", "data_type": "interactions"}, "tenant"),
+        ({"tenant": "../etc", "data_type": "items"}, "tenant"),
+        ({"tenant": "acme", "data_type": "users"}, "data_type"),
+    ],
+)
+async def test_bad_tenant_or_data_type_is_a_422(
+    client: Any, params: dict[str, str], field: str
+) -> None:
+    reply = await client.post("/internal/data/upload-csv", params=params, content=BAD_CSV.encode())
+    assert reply.status_code == 422
+    assert [e["field"] for e in reply.json()["errors"]] == [field]
+
+
+async def test_upload_needs_an_ingest_key(client: Any) -> None:
+    reply = await client.post(
+        "/internal/data/upload-csv",
+        params={"tenant": "acme", "data_type": "items"},
+        content=b"item_id,category\n",
+        headers={"Authorization": "Bearer mlk_nope_nope"},
+    )
+    assert reply.status_code == 401
+    assert (await client.get("/internal/data/uploads/nope")).status_code == 404
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRss:
+    """Samples this process's resident memory while a block runs."""
+
+    def __enter__(self) -> PeakRss:
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self) -> int:
+        return self.peak - self.base
+
+
+def write_large_csv(path: Path, rows: int) -> None:
+    """An export as a tenant would send it: in time order, one interaction a second."""
+    pad = "x" * 2000  # an ignored column (a wide export): a 600 MB file; never parsed to memory
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    with path.open("w") as f:
+        f.write(HEADER)
+        for i in range(rows):
+            kind = ("view", "click", "purchase", "like", "dislike")[i % 5]
+            bad = i % 1000 == 999  # one row in a thousand is rejected
+            at = (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            f.write(
+                f"user_{i % 5000},item_{i % 777},{'nope' if bad else kind},{at},{i % 5 + 1},{pad}\n"
+            )
+
+
+async def stream(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            yield block
+
+
+@pytest.mark.slow
+async def test_large_csv_streams_with_bounded_memory(
+    csv_client: Any, lake_settings: Any, tmp_path: Path
+) -> None:
+    if Lake(lake_settings).is_s3:
+        pytest.skip("the large file runs on the local root only (the S3 path is the same code)")
+    rows = 300_000
+    path = tmp_path / "large.csv"
+    write_large_csv(path, rows)
+    size = path.stat().st_size
+    t = tenant()
+    await upload(csv_client, BAD_CSV.encode(), t)  # warm up: imports, first table commit
+
+    started = time.monotonic()
+    with PeakRss() as rss:
+        reply = await upload(csv_client, stream(path), t)
+    elapsed = time.monotonic() - started
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    print(
+        f"\n{rows} rows, {size / 1e6:.0f} MB in {elapsed:.1f} s;"
+        f" peak RSS growth {rss.growth / 1e6:.0f} MB"
+    )
+    assert report["rows_total"] == rows
+    assert report["rows_rejected"] == rows // 1000
+    rejected = next(r for r in report["rules"] if r["rule"] == "allowed_values")
+    assert rejected["sample_rows"] == list(range(1000, 10_001, 1000))
+    assert report["rows_landed"] + report["rows_already_landed"] == rows - rows // 1000
+    assert rss.growth < size / 2, (rss.growth, size)
+    table = Lake(lake_settings).delta_table(f"raw/tenants/{t}/interactions")
+    assert table is not None
+    assert table.count() == report["rows_landed"] + 3  # plus the warm-up's rows
+
+
+async def test_unclosed_quote_and_non_utf8(csv_client: Any, lake_settings: Any) -> None:
+    t = tenant()
+    body = HEADER + 'u_1,i_1,view,2026-01-05T10:00:00Z,,\nu_2,"i_2,view,2026-01-05,,\nu_3,i_3\n'
+    report = (await upload(csv_client, body.encode(), t)).json()
+    assert (report["rows_landed"], report["rows_rejected"]) == (1, 1)
+    assert [(r["rule"], r["rows"], r["sample_rows"]) for r in report["rules"]] == [
+        ("malformed_row", 1, [2])  # the quote swallows the rest of the file into row 2
+    ]
+    reply = await upload(csv_client, HEADER.encode() + b"u_\xff,i,view,2026-01-05,,\n", t)
+    assert reply.status_code == 422 and "UTF-8" in reply.json()["detail"]
