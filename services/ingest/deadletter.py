@@ -39,6 +39,7 @@ UNKNOWN_SERVICE = "unknown_service"
 MISSING_SERVICE = "missing_service"
 NOT_AN_OBJECT = "not_an_object"
 ENTRY_TOO_LARGE = "entry_too_large"
+TOO_DEEP = "too_deep"  # nested past what JSON encoding allows; kept as a note, not the entry
 SERVICE_NOT_ALLOWED = "service_not_allowed"
 PARSE_ERROR = "parse_error"  # e.g. a CSV row that does not split into the header's columns
 INVALID = "invalid"

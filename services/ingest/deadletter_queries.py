@@ -11,7 +11,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.ingest.repository import _driver
+from services.ingest.repository import raw_driver
 
 INSERT = """
 INSERT INTO ingest.dead_letters (source, service, reason, field, error_kind, payload, key_id)
@@ -69,7 +69,7 @@ class Filter:
 async def insert_dead_letters(conn: AsyncConnection, rows: Sequence[DeadLetterInsert]) -> None:
     if not rows:
         return
-    driver = await _driver(conn)
+    driver = await raw_driver(conn)
     await driver.execute(
         INSERT,
         [r.source for r in rows],
@@ -166,7 +166,7 @@ async def lock_by_filter(conn: AsyncConnection, f: Filter, *, limit: int) -> lis
 async def mark_replayed(conn: AsyncConnection, pairs: Sequence[tuple[int, str]]) -> None:
     if not pairs:
         return
-    driver = await _driver(conn)
+    driver = await raw_driver(conn)
     await driver.execute(
         "UPDATE ingest.dead_letters d SET status = 'replayed', replayed_at = now(),"
         " replay_event_id = t.event_id"
@@ -210,7 +210,7 @@ async def save_scrubbed(conn: AsyncConnection, rows: Sequence[tuple[int, str, st
     """(id, scrubbed payload JSON, scrubbed reason) -> stored, with scrubbed_at set."""
     if not rows:
         return
-    driver = await _driver(conn)
+    driver = await raw_driver(conn)
     await driver.execute(
         "UPDATE ingest.dead_letters d SET payload = t.payload::jsonb, reason = t.reason,"
         " scrubbed_at = now()"

@@ -18,7 +18,7 @@ from libs.common.pii import anonymize_value, get_scrubber
 from libs.common.settings import CommonSettings
 from services.ingest import deadletter_queries as queries
 from services.ingest import repository
-from services.ingest.landing import _collect_strings, _Text
+from services.ingest.landing import TextSlot, collect_strings
 from services.ingest.schemas import AuthLog
 
 # Needed verbatim to replay the entry and free of personal data when valid.
@@ -32,14 +32,14 @@ def scrub_rows(
     settings: CommonSettings,
 ) -> list[tuple[int, str, str]]:
     """(id, payload, reason, user_id) -> (id, scrubbed payload JSON, scrubbed reason)."""
-    texts: list[_Text] = []
+    texts: list[TextSlot] = []
     boxes: list[dict[str, Any]] = []  # per row: {"payload": ..., "reason": ...}
     for i, (_, payload, reason, _) in enumerate(rows):
         box: dict[str, Any] = {"payload": payload, "reason": reason}
         boxes.append(box)
-        texts.append(_Text(i, box, "reason"))
+        texts.append(TextSlot(i, box, "reason"))
         if not isinstance(payload, dict):
-            _collect_strings(payload, i, box, "payload", texts)
+            collect_strings(payload, i, box, "payload", texts)
             continue
         for key, value in payload.items():
             if key in KEEP and isinstance(value, str):
@@ -49,7 +49,7 @@ def scrub_rows(
                     value, "hash", entity=IDENTIFIERS[key], settings=settings
                 )
                 continue
-            _collect_strings(value, i, payload, key, texts)
+            collect_strings(value, i, payload, key, texts)
     if texts:
         scrubbed = get_scrubber().scrub_many(
             [t.target[t.key] for t in texts],

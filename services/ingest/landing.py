@@ -56,7 +56,7 @@ def identifiers_in(rows: Sequence[PendingRow]) -> list[tuple[str, str, str]]:
 
 
 @dataclass
-class _Text:
+class TextSlot:
     """Where a free-text value sits, so its scrubbed version can be put back."""
 
     row: int
@@ -71,17 +71,17 @@ class LandingBatch:
     rows_by_service: Counter[str] = field(default_factory=Counter)
 
 
-def _collect_strings(
-    value: Any, row: int, holder: dict[str, Any], key: str, out: list[_Text]
+def collect_strings(
+    value: Any, row: int, holder: dict[str, Any], key: str, out: list[TextSlot]
 ) -> None:
     if isinstance(value, str):
-        out.append(_Text(row, holder, key))
+        out.append(TextSlot(row, holder, key))
     elif isinstance(value, dict):
         for k, v in value.items():
-            _collect_strings(v, row, value, k, out)
+            collect_strings(v, row, value, k, out)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _collect_strings(v, row, value, i, out)  # type: ignore[arg-type]
+            collect_strings(v, row, value, i, out)  # type: ignore[arg-type]
 
 
 def build_batch(
@@ -93,7 +93,7 @@ def build_batch(
 ) -> LandingBatch:
     bodies: list[dict[str, Any]] = []
     extras: list[dict[str, Any]] = []
-    texts: list[_Text] = []
+    texts: list[TextSlot] = []
     for i, row in enumerate(rows):
         payload = orjson.loads(row.payload)
         model = ENTRY_TYPES[row.service]
@@ -104,9 +104,9 @@ def build_batch(
         first_text = len(texts)
         for name in model.FREE_TEXT:
             if isinstance(typed.get(name), str | dict | list):
-                _collect_strings(typed[name], i, typed, name, texts)
+                collect_strings(typed[name], i, typed, name, texts)
         for key, value in list(unknown.items()):
-            _collect_strings(value, i, unknown, key, texts)
+            collect_strings(value, i, unknown, key, texts)
         slots = model.identifier_slots(typed) if model.IDENTIFIERS else []
         if slots:
             # hashed whole, so not scrubbed as text too (a digit run in a hash is no phone)

@@ -50,7 +50,7 @@ class PendingRow:
     payload: bytes
 
 
-async def _driver(conn: AsyncConnection) -> Any:
+async def raw_driver(conn: AsyncConnection) -> Any:
     raw = await conn.get_raw_connection()
     return raw.driver_connection
 
@@ -59,7 +59,7 @@ async def insert_outbox(conn: AsyncConnection, rows: Sequence[OutboxInsert]) -> 
     """Insert in bulk; returns the event ids that were new."""
     if not rows:
         return set()
-    driver = await _driver(conn)
+    driver = await raw_driver(conn)
     records = await driver.fetch(
         INSERT_OUTBOX,
         [r.event_id for r in rows],
@@ -199,7 +199,7 @@ async def mark_landed(
 async def save_identifiers(conn: AsyncConnection, rows: Sequence[tuple[str, str, str]]) -> None:
     if not rows:
         return
-    driver = await _driver(conn)
+    driver = await raw_driver(conn)
     await driver.execute(
         "INSERT INTO ingest.user_identifiers (user_id, kind, value)"
         " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
@@ -213,7 +213,7 @@ async def save_identifiers(conn: AsyncConnection, rows: Sequence[tuple[str, str,
 async def identifiers_for(conn: AsyncConnection, user_ids: Sequence[str]) -> dict[str, list[str]]:
     if not user_ids:
         return {}
-    driver = await _driver(conn)
+    driver = await raw_driver(conn)
     records = await driver.fetch(
         "SELECT user_id, value FROM ingest.user_identifiers WHERE user_id = ANY($1::text[])",
         list(user_ids),

@@ -79,7 +79,10 @@ def dead_letters(
     out = []
     for r in checked.rejections:
         item = entries[r.index] if r.index < len(entries) else None
-        payload = item if isinstance(item, dict | str) else orjson.dumps(item).decode()
+        if checked.kinds.get(r.index) == deadletter.TOO_DEEP:
+            payload: Any = "<entry nested too deeply to store>"
+        else:
+            payload = item if isinstance(item, dict | str) else orjson.dumps(item).decode()
         out.append(
             deadletter.DeadLetterIn(
                 source=source,
@@ -122,7 +125,14 @@ def check_entries(
             checked.rejections.append(Rejection(index=index, field="entry", reason="not an object"))
             checked.kinds[index] = deadletter.NOT_AN_OBJECT
             continue
-        raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+        try:
+            raw = orjson.dumps(item, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # past 254 levels of nesting
+            checked.rejections.append(
+                Rejection(index=index, field="entry", reason="the entry is nested too deeply")
+            )
+            checked.kinds[index] = deadletter.TOO_DEEP
+            continue
         if len(raw) > settings.ingest_max_entry_bytes:
             message = (
                 f"the entry is {len(raw):,} bytes; the limit is "

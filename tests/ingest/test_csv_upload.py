@@ -312,3 +312,17 @@ async def test_unclosed_quote_and_non_utf8(csv_client: Any, lake_settings: Any) 
     ]
     reply = await upload(csv_client, HEADER.encode() + b"u_\xff,i,view,2026-01-05,,\n", t)
     assert reply.status_code == 422 and "UTF-8" in reply.json()["detail"]
+
+
+async def test_uploads_feed_the_quality_report(csv_client: Any) -> None:
+    from services.ingest import quality
+
+    t = tenant()
+    await upload(csv_client, BAD_CSV.encode(), t)
+    await upload(csv_client, BAD_CSV.encode(), t)  # every valid row is now a duplicate
+    async with get_engine().connect() as conn:
+        figures = {(f.source, f.data_type): f for f in await quality.report(conn)}
+    mine = figures[(t, "interactions")]
+    # 3 landed; 1 in-file duplicate per upload + 3 already landed the second time; 8 invalid each
+    assert (mine.accepted, mine.duplicate, mine.rejected) == (3, 5, 16)
+    assert mine.validity_percent == round(100 * 3 / 19, 2)

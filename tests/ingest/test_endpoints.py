@@ -220,3 +220,17 @@ async def test_accepted_entries_trigger_a_flush_task(client: Any, redis_url: str
     await client.post("/v1/logs", json=factories.mood())  # within the interval: no second task
     await asyncio.sleep(0.2)
     assert broker.llen("ingest") == 0
+
+
+async def test_a_deeply_nested_entry_is_rejected_not_a_500(client: Any) -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(400):
+        node["x"] = {}
+        node = node["x"]
+    entries = [factories.mood(), {**factories.mood(), "extra": deep}]
+    reply = await client.post("/v1/logs", json={"entries": entries})
+    assert reply.status_code == 202, reply.text
+    assert reply.json()["errors"] == [
+        {"index": 1, "field": "entry", "reason": "the entry is nested too deeply"}
+    ]

@@ -17,7 +17,7 @@ import structlog
 from libs.common.db import get_engine
 from libs.common.errors import Unprocessable
 from libs.common.lake import Lake
-from services.ingest import deadletter
+from services.ingest import deadletter, quality
 from services.ingest.config import IngestSettings
 from services.ingest.csv_upload import metrics, repository, tables
 from services.ingest.csv_upload.datatypes import DATA_TYPES, RULES, DataType
@@ -155,8 +155,17 @@ async def _finish(
     report = _report(
         upload, spooled=spooled, counts=counts, ignored=ignored, status=status, detail=detail
     )
+    in_file_duplicates = sum(r.rows for r in report.rules if r.rule == "duplicate")
     async with get_engine().begin() as conn:
         await repository.finish_upload(conn, upload_id, status, report.model_dump(mode="json"))
+        await quality.record(  # per tenant and data type, like the logs' per service
+            conn,
+            report.tenant,
+            report.data_type,
+            accepted=report.rows_landed + report.rows_updated,
+            duplicate=report.rows_already_landed + in_file_duplicates,
+            rejected=max(0, report.rows_rejected - in_file_duplicates),
+        )
     _count(report)
     log.info(
         "csv_upload",
