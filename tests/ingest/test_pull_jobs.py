@@ -27,7 +27,7 @@ from services.ingest.pull import repository, runner
 from services.ingest.pull.dispatch import claim_due_jobs
 from services.ingest.pull.runner import run_pull
 from services.ingest.pull.schedule import next_run
-from services.ingest.pull.table import table_path
+from services.ingest.pull.schemas import table_path
 
 SOURCE_DSN = os.environ["MINDLAKE_DATABASE_URL"].replace("+asyncpg", "")
 EVERY_MINUTE = {"interval_s": 60}

@@ -23,8 +23,8 @@ from services.ingest.pull.schemas import (
     PullRunOut,
     masked_source,
     stored_source,
+    table_path,
 )
-from services.ingest.pull.table import table_path
 from services.ingest.worker import celery_app
 
 AdminPrincipal = Annotated[Principal, require_scope(Scope.ADMIN)]

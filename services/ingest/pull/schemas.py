@@ -211,3 +211,8 @@ def masked_source(stored: dict[str, Any]) -> dict[str, Any]:
     if "headers" in data:
         data["headers"] = {k: MASK for k in data["headers"]}
     return data
+
+
+def table_path(job_name: str) -> str:
+    """Where a job's rows land, under the lake root."""
+    return f"raw/pulled/{job_name}"

@@ -20,6 +20,7 @@ from libs.common.lake import Lake
 from libs.common.pii import get_scrubber
 from libs.common.settings import CommonSettings
 from services.ingest.landing import subject_key
+from services.ingest.pull.schemas import table_path
 
 RUN_KEY = "mindlake.pull_run"
 CURSOR_KEY = "mindlake.pull_cursor"
@@ -51,10 +52,6 @@ class Position:
     version: int
     cursor: dict[str, Any] | None
     files: list[str]
-
-
-def table_path(job_name: str) -> str:
-    return f"raw/pulled/{job_name}"
 
 
 def build_rows(
