@@ -159,6 +159,11 @@ async def test_postgres_job_lands_new_rows_exactly_once(
     assert {r["subject_key"] for r in lake_rows} == {r["user_id"] for r in rows}
     assert all(r["pii_findings"] >= 1 for r in lake_rows)
     assert (await job_row(job["id"]))["cursor"]["t"] == "datetime"
+    from services.ingest import quality
+
+    async with get_engine().connect() as conn:
+        figures = {(f.source, f.data_type): f for f in await quality.report(conn)}
+    assert figures[(job["name"], "pull")].accepted == 15  # the quality report counts runs
 
 
 async def test_crash_between_lake_commit_and_postgres_update_duplicates_nothing(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
+from services.ingest import quality
 from services.ingest.config import IngestSettings
 from services.ingest.pull import repository
 from services.ingest.pull.fetched import Fetched, SourceFailed
@@ -123,6 +124,8 @@ async def _run_locked(
             lake_version=version,
         )
         await repository.record_success(conn, job_id)
+        # freshness and volume per job in the quality report (data type "pull")
+        await quality.record(conn, job["name"], "pull", accepted=len(fetched.records))
     report.state = "landed" if fetched.records else "empty"
     report.rows, report.files = len(fetched.records), len(fetched.files)
     log.info(
