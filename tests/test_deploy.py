@@ -16,6 +16,8 @@ import yaml
 
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
+from services.compliance.config import ComplianceSettings
+from services.consent.config import ConsentSettings
 from services.ingest.config import IngestSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,8 +25,21 @@ COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-APP_SERVICES = ["migrate", "ingest-api", "ingest-worker", "beat"]
-SETTINGS_FIELDS = set(CommonSettings.model_fields) | set(IngestSettings.model_fields)
+APP_SERVICES = [
+    "migrate",
+    "ingest-api",
+    "ingest-worker",
+    "beat",
+    "compliance-api",
+    "compliance-worker",
+    "consent-api",
+    "consent-worker",
+]
+SETTINGS_FIELDS = {
+    name
+    for settings in (CommonSettings, IngestSettings, ConsentSettings, ComplianceSettings)
+    for name in settings.model_fields
+}
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:

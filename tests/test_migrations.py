@@ -7,13 +7,22 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData
 
+from libs.common.audit import AuditOutboxRow  # noqa: F401  (its table in the metadata)
 from libs.common.auth import ApiKeyRow
 from libs.common.db import get_engine
+from services.compliance.models import Base as ComplianceBase
+from services.consent.models import Base as ConsentBase
 from services.ingest.models import Base as IngestBase
 
 
 @pytest.mark.parametrize(
-    ("schema", "metadata"), [("common", ApiKeyRow.metadata), ("ingest", IngestBase.metadata)]
+    ("schema", "metadata"),
+    [
+        ("common", ApiKeyRow.metadata),
+        ("ingest", IngestBase.metadata),
+        ("compliance", ComplianceBase.metadata),
+        ("consent", ConsentBase.metadata),
+    ],
 )
 async def test_models_match_migrations(database: str, schema: str, metadata: MetaData) -> None:
     def diff(sync_conn: object) -> list[object]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.compliance.config import ComplianceSettings
+from services.consent.config import ConsentSettings
 from services.ingest.config import IngestSettings
+
+EVERY_SETTINGS = (IngestSettings, ComplianceSettings, ConsentSettings)
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -12,7 +16,8 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 def test_every_setting_is_documented() -> None:
     missing = [
         f"MINDLAKE_{name.upper()}"
-        for name in IngestSettings.model_fields
+        for settings in EVERY_SETTINGS
+        for name in settings.model_fields
         if f"`MINDLAKE_{name.upper()}`" not in README
     ]
     assert missing == []

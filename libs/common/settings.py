@@ -40,6 +40,8 @@ class CommonSettings(BaseSettings):
     pii_score_threshold: float = 0.5
 
     api_key_cache_ttl_s: float = 10.0  # a revoked key stops working within this time
+    # libs.common.consent: a backstop only; a change deletes the user's entry at once.
+    consent_cache_ttl_s: float = 30.0
     celery_task_expires_s: int = 3600
     metrics_port: int = 9400
 

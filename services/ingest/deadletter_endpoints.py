@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import BaseModel, Field, model_validator
 
+from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.db import get_engine
 from libs.common.errors import NotFound, ServiceError
@@ -126,25 +127,51 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(None, description="`next_cursor` of the previous page")
 
 
+async def _audit_shown(request: Request, principal: Principal, items: list[DeadLetterOut]) -> None:
+    """Put every shown payload (a user's entry) on the audit record, in one write."""
+    entries = []
+    for item in items:
+        if item.payload is None:
+            continue
+        subject = item.payload.get("user_id") if isinstance(item.payload, dict) else None
+        entries.append(
+            entry_from_request(
+                request,
+                principal,
+                purpose=AuditPurpose.Admin,
+                action=AuditAction.Read,
+                asset=f"ingest.dead_letters/{item.id}",
+                subject=subject if isinstance(subject, str) else None,
+            )
+        )
+    await audit(*entries)
+
+
 @router.get("", summary="Dead letters, newest first")
-async def list_dead_letters(_: AdminPrincipal, q: Annotated[ListQuery, Query()]) -> DeadLetterPage:
+async def list_dead_letters(
+    principal: AdminPrincipal, q: Annotated[ListQuery, Query()], request: Request
+) -> DeadLetterPage:
     where = queries.Filter(q.source, q.reason, q.service, q.since, q.until, q.status)
     async with get_engine().connect() as conn:
         rows = await queries.list_page(conn, where, limit=q.limit + 1, before_id=_cursor(q.cursor))
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    return DeadLetterPage(
-        items=[_out(r) for r in rows], next_cursor=str(rows[-1].id) if more else None
-    )
+    items = [_out(r) for r in rows]
+    await _audit_shown(request, principal, items)
+    return DeadLetterPage(items=items, next_cursor=str(rows[-1].id) if more else None)
 
 
 @router.get("/{dead_letter_id}", summary="One dead letter")
-async def get_dead_letter(_: AdminPrincipal, dead_letter_id: int) -> DeadLetterOut:
+async def get_dead_letter(
+    principal: AdminPrincipal, dead_letter_id: int, request: Request
+) -> DeadLetterOut:
     async with get_engine().connect() as conn:
         row = await queries.get(conn, dead_letter_id)
     if row is None:
         raise NotFound(f"no dead letter {dead_letter_id}")
-    return _out(row)
+    out = _out(row)
+    await _audit_shown(request, principal, [out])
+    return out
 
 
 @router.post(

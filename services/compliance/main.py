@@ -1,0 +1,50 @@
+"""The compliance API: the audit log (/v1/audit), /health, /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from libs.common.db import get_engine
+from libs.common.errors import ServiceUnavailable, install_error_handlers
+from libs.common.logging import configure_logging
+from libs.common.metrics import mount_metrics
+from services.compliance import repository
+from services.compliance.config import get_compliance_settings
+from services.compliance.endpoints import router
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    configure_logging(get_compliance_settings().log_level)
+    yield
+    await get_engine().dispose()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="MindLake compliance",
+        version="0.1.0",
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    mount_metrics(app)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, Any]:
+        try:
+            async with get_engine().connect() as conn:
+                depth = await repository.outbox_depth(conn)
+        except Exception as exc:
+            raise ServiceUnavailable("the database is unreachable") from exc
+        return {"status": "ok", "audit_outbox_depth": depth}
+
+    return app
+
+
+app = create_app()
