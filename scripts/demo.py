@@ -2,19 +2,27 @@
 
     python -m scripts.demo [--users N] [--day YYYY-MM-DD] [--seed S] [--keep-running]
 
-Starts Postgres, Redis and a local lake (see scripts/demo_env.py), migrates, creates an API
-key, runs the ingest API (uvicorn), a Celery worker and beat, replays the day over HTTP in
-100-entry batches, waits until the outbox is drained into the lake and prints what landed.
+Starts Postgres, Redis and a local lake (see scripts/demo_env.py), migrates, creates an ingest
+key and an admin key, runs the ingest, consent and compliance APIs (uvicorn), a Celery worker
+for `ingest`, one for `consent,compliance` and beat, replays the day over HTTP in 100-entry
+batches, waits until the outbox is drained into the lake and prints what landed. Then it
+records the users' consent through the consent API, prints the rates and a bulk check, chains
+and verifies the audit log through the compliance API and shows one entry read for two
+purposes (Admin: full; Research: redacted).
 
 Running it again replays the same day (yesterday UTC, seed 7) with the same event ids, so the
 second run shows deduplication: everything comes back `duplicate` and the lake is unchanged.
-Pass another --day or --seed for new data. Logs: var/demo/logs/.
+Pass another --day or --seed for new data. The consent ledger and the audit chain are
+append-only, so each run adds its consent changes and audit entries to them. Logs:
+var/demo/logs/.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +40,7 @@ from rich.table import Table
 
 from scripts.demo_env import LOG_DIR, RUN_FILE, Infra, Proc, free_port, start_infra
 from scripts.simulate import batches, generate_day
+from services.consent.schemas import USER_ID_PATTERN
 
 console = Console()
 PY = sys.executable
@@ -54,28 +63,43 @@ def cli(infra: Infra, *args: str) -> str:
     return done.stdout
 
 
-def start_services(infra: Infra) -> str:
-    port = free_port()
+def start_services(infra: Infra) -> dict[str, str]:
+    """The ingest, consent and compliance APIs, their workers and beat; base URL per API."""
+    ports = {name: free_port() for name in ("ingest", "consent", "compliance")}
+    for name, port in ports.items():
+        infra.spawn("api" if name == "ingest" else f"{name}-api",
+                    [PY, "-m", "uvicorn", f"services.{name}.main:app", "--host", "127.0.0.1",
+                     "--port", str(port), "--no-access-log"])  # fmt: skip
     celery = [PY, "-m", "celery", "-A", "services.ingest.worker"]
-    infra.spawn("api", [PY, "-m", "uvicorn", "services.ingest.main:app", "--host", "127.0.0.1",
-                        "--port", str(port), "--no-access-log"])  # fmt: skip
     infra.spawn("worker", [*celery, "worker", "-Q", "ingest", "--pool", "solo",
                            "--hostname", "demo-ingest@%h", "--loglevel", "INFO"])  # fmt: skip
+    # Both tasks are shared_tasks on the same broker settings: one worker takes both queues.
+    infra.spawn("consent-compliance-worker",
+                [PY, "-m", "celery", "-A", "services.consent.worker", "worker",
+                 "--include", "services.compliance.tasks", "-Q", "consent,compliance",
+                 "--pool", "solo", "--hostname", "demo-consent-compliance@%h",
+                 "--loglevel", "INFO"])  # fmt: skip
     infra.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
                          "--schedule", str(LOG_DIR.parent / "celerybeat-schedule")])  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    waiting = dict(bases)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while waiting and time.monotonic() < deadline:
         dead = [p for p in infra.procs if not p.alive()]
         if dead:
             fail(dead[0], "exited during start-up")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return base
-        except httpx.TransportError:
-            pass
+        for name, base in list(waiting.items()):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    del waiting[name]
+            except httpx.TransportError:
+                pass
         time.sleep(0.3)
-    fail(next(p for p in infra.procs if p.name == "api"), "did not answer /health in 60 s")
+    if waiting:
+        name = next(iter(waiting))
+        fail(next(p for p in infra.procs if p.name in (f"{name}-api", "api")),
+             "did not answer /health in 60 s")  # fmt: skip
+    return bases
 
 
 def fail(proc: Proc, what: str) -> NoReturn:
@@ -216,6 +240,134 @@ def summary(infra: Infra, result: dict[str, Any], entries: list[dict[str, Any]])
         )
 
 
+# Consent and audit: after the logs landed, the users' consent through the consent API, then
+# the audit log those requests wrote, chained and verified through the compliance API.
+SHARES = {"ai_training": 0.7, "analytics": 0.8, "personalization": 0.6, "research": 0.4}
+WITHDRAW_SHARE = 0.1  # of the users who granted ai_training, withdraw it later that day
+APP_HEADERS = {"User-Agent": "MindfulApp/4.2 (iOS 17)"}  # as the app's backend relays them
+
+
+def consent_plan(user_ids: list[str], seed: int) -> tuple[dict[str, dict[str, bool]], list[str]]:
+    """Each user's first answer per purpose, and who withdraws ai_training afterwards."""
+    rng = random.Random(f"consent-{seed}")
+    first = {u: {p: rng.random() < share for p, share in SHARES.items()} for u in user_ids}
+    withdraw = [u for u in user_ids if first[u]["ai_training"] and rng.random() < WITHDRAW_SHARE]
+    return first, withdraw
+
+
+async def record_consent(
+    base: str, key: str, first: dict[str, dict[str, bool]], withdraw: list[str]
+) -> tuple[int, float]:
+    """PUT every user's consent, then the withdrawals, 32 requests at a time; (count, s)."""
+    limit = asyncio.Semaphore(32)
+    headers = {"Authorization": f"Bearer {key}", **APP_HEADERS}
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as http:
+
+        async def put(i: int, user_id: str, purposes: dict[str, bool]) -> None:
+            body = {"purposes": purposes, "policy_version": "2026-11", "source": "app"}
+            async with limit:
+                reply = await http.put(
+                    f"/v1/consent/{user_id}",
+                    json=body,
+                    headers={"X-Forwarded-For": f"203.0.113.{i % 250 + 1}"},
+                )
+            if reply.status_code != 200:
+                sys.exit(f"PUT /v1/consent answered {reply.status_code}: {reply.text[:500]}")
+
+        await asyncio.gather(*(put(i, u, p) for i, (u, p) in enumerate(first.items())))
+        await asyncio.gather(*(put(i, u, {"ai_training": False}) for i, u in enumerate(withdraw)))
+    return len(first) + len(withdraw), time.perf_counter() - started
+
+
+def consent_and_audit(
+    infra: Infra, bases: dict[str, str], key: str, entries: list[dict[str, Any]], seed: int
+) -> None:
+    user_re = re.compile(USER_ID_PATTERN)
+    users = sorted(
+        {
+            e["user_id"]
+            for e in entries
+            if isinstance(e.get("user_id"), str) and user_re.match(e["user_id"])
+        }
+    )
+    known = set(users)
+    ai_users = sorted({e["user_id"] for e in entries if e.get("user_id") in known
+                       and e.get("service") in ("lyfbot-service", "ai-service")})  # fmt: skip
+    first, withdraw = consent_plan(users, seed)
+    console.rule("[bold]consent")
+    sent, seconds = asyncio.run(record_consent(bases["consent"], key, first, withdraw))
+    console.print(
+        f"recorded consent of {len(users)} users through PUT /v1/consent: {sent} "
+        f"requests in {seconds:.1f} s ({len(withdraw)} withdrew ai_training later)"
+    )
+    headers = {"Authorization": f"Bearer {key}", **APP_HEADERS}
+    with httpx.Client(base_url=bases["consent"], headers=headers, timeout=30) as http:
+
+        def check(purpose: str, ids: list[str]) -> set[str]:
+            reply = http.post("/v1/consent/check", json={"purpose": purpose, "user_ids": ids})
+            if reply.status_code != 200:
+                sys.exit(f"POST /v1/consent/check answered {reply.status_code}: {reply.text}")
+            return set(reply.json()["allowed"])
+
+        grid = Table("purpose", "users granting now", "rate")
+        for purpose in SHARES:
+            n = len(check(purpose, users))
+            grid.add_row(purpose, f"{n} of {len(users)}", f"{n / len(users):.0%}")
+        console.print(grid)
+        allowed = check("ai_training", ai_users)
+    console.print(
+        f"bulk check (POST /v1/consent/check, ai_training): [bold]{len(allowed)} of "
+        f"{len(ai_users)}[/bold] users' conversations may be used for AI training"
+    )
+
+    console.rule("[bold]audit log")
+    worker = next(p for p in infra.procs if p.name == "consent-compliance-worker")
+    if not worker.alive():
+        fail(worker, "died")
+    with httpx.Client(base_url=bases["compliance"], headers=headers, timeout=60) as http:
+
+        def get(path: str, **params: Any) -> Any:
+            reply = http.get(path, params=params)
+            if reply.status_code != 200:
+                sys.exit(f"GET {path} answered {reply.status_code}: {reply.text[:500]}")
+            return reply.json()
+
+        chained = http.post("/v1/audit/chain")
+        if chained.status_code != 200:
+            sys.exit(f"POST /v1/audit/chain answered {chained.status_code}: {chained.text}")
+        console.print(f"POST /v1/audit/chain: {chained.json()['chained']} entries chained now "
+                      "(the rest by the worker's compliance.chain_audit, every 3 s)")  # fmt: skip
+        report = get("/v1/audit/verify")
+        if report["ok"]:
+            console.print(
+                f"GET /v1/audit/verify: {report['checked']:,} audit entries in the "
+                "chain (every demo run's), "
+                f"[bold green]chain verified[/bold green] (last id {report['last_id']})"
+            )
+        else:
+            console.print(f"GET /v1/audit/verify: [bold red]chain broken[/bold red] after "
+                          f"{report['checked']:,} entries: {report['broken']}")  # fmt: skip
+        subject = withdraw[0] if withdraw else users[0]
+        items = get("/v1/audit", purpose="Admin", subject=subject, limit=1)["items"]
+        if not items:
+            sys.exit(f"no audit entry about {subject}: the chain did not get the consent writes")
+        entry_id = items[0]["id"]
+        research = get("/v1/audit", purpose="Research", cursor=str(entry_id + 1), limit=1)
+        shown = ("id", "purpose", "action", "asset", "subject", "client_ip", "device", "at")
+        grid = Table("field", "read with purpose=Admin", "read with purpose=Research")
+        for name in shown:
+            grid.add_row(
+                name,
+                *(
+                    orjson.dumps(e[name]).decode().strip('"')
+                    for e in (items[0], research["items"][0])
+                ),
+            )
+        console.print(f"audit entry {entry_id}, read for two purposes:")
+        console.print(grid)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Replay a simulated day through MindLake.")
     parser.add_argument("--users", type=int, default=200)
@@ -230,7 +382,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children on the way out
     started = time.monotonic()
     infra = start_infra(embedded=args.embedded, keep_running=args.keep_running)
-    base = key = ""
+    base = key = admin = ""
+    bases: dict[str, str] = {}
     try:
         for piece, origin in infra.origin.items():
             console.print(f"[bold]{piece}[/bold]: {origin}")
@@ -241,16 +394,29 @@ def main() -> None:
         entries = generate_day(args.day, args.users, args.seed)
         day = entries[0]["timestamp"][:10] if entries else "?"
         console.print(f"simulated {day}: {len(entries):,} entries from {args.users} users")
-        base = start_services(infra)
-        console.print(f"ingest API {base}, Celery worker and beat up (logs in {LOG_DIR})")
+        admin = cli(infra, "keys", "create", "--name", "demo-admin", "--scope", "admin", "--quiet")
+        admin = admin.strip().splitlines()[-1]
+        bases = start_services(infra)
+        base = bases["ingest"]
+        console.print(
+            f"ingest API {base}, consent API {bases['consent']}, compliance API "
+            f"{bases['compliance']}, 2 Celery workers and beat up (logs in {LOG_DIR})"
+        )
         result = replay(base, key, entries, args.batch_size)
         waited = drain(infra, base, args.timeout)
         console.print(f"outbox drained {waited:.1f} s after the last reply")
         summary(infra, result, entries)
+        consent_and_audit(infra, bases, admin, entries, args.seed)
     finally:
         if args.keep_running:
             infra.leave_running()
             console.print(f"ingest API {base}  key {key}", highlight=False)
+            if bases:
+                console.print(
+                    f"consent API {bases['consent']}, compliance API "
+                    f"{bases['compliance']}  admin key {admin}",
+                    highlight=False,
+                )
             console.print(f"left running: {', '.join(p.name for p in infra.procs)} "
                           f"(the next demo run stops them; pids in {RUN_FILE})")  # fmt: skip
         else:

@@ -152,7 +152,13 @@ def stop_leftovers() -> None:
     for name, pid in orjson.loads(RUN_FILE.read_bytes()).items():
         cmdline = Path(f"/proc/{pid}/cmdline")
         if cmdline.exists() and any(
-            word in cmdline.read_bytes() for word in (b"services.ingest", b"redis-server")
+            word in cmdline.read_bytes()
+            for word in (
+                b"services.ingest",
+                b"services.consent",
+                b"services.compliance",
+                b"redis-server",
+            )
         ):
             print(f"stopping {name} (pid {pid}) left running by an earlier demo")
             with contextlib.suppress(ProcessLookupError):
