@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Route
 from pydantic import TypeAdapter
 from sqlalchemy import text
 
@@ -78,7 +79,11 @@ def create_app() -> FastAPI:
     app.include_router(pull_jobs_router)
     app.include_router(csv_upload_router)
     app.include_router(segment_router)
-    app.router.add_route("/v1/logs", post_logs, methods=["POST"], include_in_schema=False)
+    # First in the route list: every request walks the list (and each included router's)
+    # until a match, which cost a quarter of a single-entry request when this came last.
+    app.router.routes.insert(
+        0, Route("/v1/logs", post_logs, methods=["POST"], include_in_schema=False)
+    )
     mount_metrics(app)
 
     @app.get("/health", tags=["ops"])
