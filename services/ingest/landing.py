@@ -8,8 +8,6 @@ are replaced by keyed hashes so joins still work but the values cannot be read b
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from libs.common.settings import CommonSettings
 from services.ingest.raw_table import SCHEMA
 from services.ingest.repository import PendingRow
 from services.ingest.schemas import COMMON_FIELDS, ENTRY_TYPES
+from services.ingest.subjects import subject_key
 
 # Structured identifiers kept as a user's known identifiers, by entity.
 IDENTIFIER_KINDS = {
@@ -32,11 +31,6 @@ IDENTIFIER_KINDS = {
     "PHONE_NUMBER": "phone",
     "USERNAME": "name",
 }
-
-
-def subject_key(user_id: str, settings: CommonSettings) -> str:
-    key = settings.pii_hmac_key.get_secret_value().encode()
-    return hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def identifiers_in(rows: Sequence[PendingRow]) -> list[tuple[str, str, str]]:

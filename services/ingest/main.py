@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.routing import Route
 from pydantic import TypeAdapter
 from sqlalchemy import text
+from starlette.routing import Route
 
 from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable, install_error_handlers

@@ -326,3 +326,27 @@ async def test_uploads_feed_the_quality_report(csv_client: Any) -> None:
     # 3 landed; 1 in-file duplicate per upload + 3 already landed the second time; 8 invalid each
     assert (mine.accepted, mine.duplicate, mine.rejected) == (3, 5, 16)
     assert mine.validity_percent == round(100 * 3 / 19, 2)
+
+
+async def test_interactions_carry_a_keyed_subject_for_erasure(
+    csv_client: Any, lake_settings: Any
+) -> None:
+    from services.ingest.subjects import subject_key
+
+    t = tenant()
+    await upload(csv_client, BAD_CSV.encode(), t)
+    rows = landed(lake_settings, f"raw/tenants/{t}/interactions")
+    assert {r["subject_key"] for r in rows} == {
+        subject_key(r["user_id"], lake_settings) for r in rows
+    }
+    # a delete by the keyed hash writes no user id into the table log
+    table = Lake(lake_settings).delta_table(f"raw/tenants/{t}/interactions")
+    assert table is not None
+    table.delete(f"subject_key = '{subject_key('u_1', lake_settings)}'")
+    lake = Lake(lake_settings)
+    log = [lake.read_bytes(o.path) for o in lake.list(f"raw/tenants/{t}/interactions/_delta_log")]
+    assert not any(b"u_1" in entry for entry in log)
+    assert sorted(r["user_id"] for r in landed(lake_settings, f"raw/tenants/{t}/interactions")) == [
+        "u_12",
+        "u_2",
+    ]

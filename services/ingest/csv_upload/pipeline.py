@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 from libs.common.lake import Lake
 from services.ingest.csv_upload import rules, tables
 from services.ingest.csv_upload.datatypes import DataType
+from services.ingest.subjects import subject_key
 
 SAMPLE_ROWS = 10
 READ_BLOCK_BYTES = 1 << 20
@@ -242,6 +243,7 @@ class Upload:
             event_time = rules.parse_timestamps(valid["timestamp"])
             out |= {
                 "user_id": valid["user_id"].to_numpy(),
+                "subject_key": [subject_key(u, self.lake.settings) for u in valid["user_id"]],
                 "item_id": valid["item_id"].to_numpy(),
                 "interaction_type": valid["interaction_type"].to_numpy(),
                 "event_time": event_time.to_numpy(),

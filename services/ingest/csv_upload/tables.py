@@ -23,6 +23,8 @@ INTERACTIONS = pa.schema(
     [
         pa.field("row_key", pa.string(), nullable=False),
         pa.field("user_id", pa.string(), nullable=False),
+        # Keyed hash of user_id: erasure deletes by it, so no raw id enters the table log.
+        pa.field("subject_key", pa.string(), nullable=False),
         pa.field("item_id", pa.string(), nullable=False),
         pa.field("interaction_type", pa.string(), nullable=False),
         pa.field("event_time", UTC_US, nullable=False),

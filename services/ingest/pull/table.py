@@ -19,8 +19,8 @@ from deltalake import CommitProperties, WriterProperties, write_deltalake
 from libs.common.lake import Lake
 from libs.common.pii import get_scrubber
 from libs.common.settings import CommonSettings
-from services.ingest.landing import subject_key
 from services.ingest.pull.schemas import table_path
+from services.ingest.subjects import subject_key
 
 RUN_KEY = "mindlake.pull_run"
 CURSOR_KEY = "mindlake.pull_cursor"
