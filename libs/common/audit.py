@@ -10,7 +10,6 @@ contend on the chain's head.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.requests import Request
 
-from libs.common.db import CommonBase, get_engine
+from libs.common.db import CommonBase
+from libs.common.group_commit import GroupCommitWriter
 
 
 class AuditPurpose(StrEnum):
@@ -97,65 +97,23 @@ async def insert_outbox(conn: AsyncConnection, entries: Sequence[AuditEntry]) ->
     await conn.execute(insert(AuditOutboxRow), [_row(e) for e in entries])
 
 
-_Pending = tuple[Sequence[AuditEntry], "asyncio.Future[None]"]
+async def _insert_group(conn: AsyncConnection, callers: list[Sequence[AuditEntry]]) -> list[None]:
+    await insert_outbox(conn, [entry for entries in callers for entry in entries])
+    return [None] * len(callers)
 
 
 class AuditWriter:
-    """Group commit: callers hand entries over and wait; a drain task writes everything
-    pending in one transaction and wakes each caller after the COMMIT."""
+    """Group commit (libs/common/group_commit.py): callers hand entries over and wait; one
+    transaction writes everything pending and wakes each caller after the COMMIT."""
 
     def __init__(self, max_in_flight: int = 2, max_rows: int = 5_000) -> None:
-        self.max_in_flight = max_in_flight
-        self.max_rows = max_rows
-        self._pending: list[_Pending] = []
-        self._in_flight = 0
-        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writer = GroupCommitWriter(
+            _insert_group, max_in_flight=max_in_flight, max_rows=max_rows
+        )
 
     async def write(self, entries: Sequence[AuditEntry]) -> None:
-        if not entries:
-            return
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a new loop (tests, tasks): state of the old one is dead
-            self._loop, self._pending, self._in_flight = loop, [], 0
-        future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((entries, future))
-        if self._in_flight < self.max_in_flight:
-            self._in_flight += 1
-            task = loop.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        await future
-
-    def _take(self) -> list[_Pending]:
-        group: list[_Pending] = []
-        size = 0
-        while self._pending and (not group or size + len(self._pending[0][0]) <= self.max_rows):
-            item = self._pending.pop(0)
-            group.append(item)
-            size += len(item[0])
-        return group
-
-    async def _drain(self) -> None:
-        try:
-            while self._pending:
-                group = self._take()
-                rows = [entry for entries, _ in group for entry in entries]
-                try:
-                    async with get_engine().begin() as conn:
-                        await insert_outbox(conn, rows)
-                except BaseException as exc:
-                    for _, future in group:
-                        if not future.done():
-                            future.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for _, future in group:
-                    if not future.done():
-                        future.set_result(None)
-        finally:
-            self._in_flight -= 1
+        if entries:
+            await self._writer.submit(entries)
 
 
 writer = AuditWriter()
