@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from libs.common.app import service_app
 from libs.common.db import get_engine
-from libs.common.errors import ServiceUnavailable, install_error_handlers
+from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
-from libs.common.metrics import mount_metrics
 from services.compliance import repository
 from services.compliance.config import get_compliance_settings
 from services.compliance.endpoints import router
@@ -25,15 +25,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
-        title="MindLake compliance",
-        version="0.1.0",
-        lifespan=lifespan,
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    install_error_handlers(app)
+    app = service_app("compliance", lifespan)
     app.include_router(router)
-    mount_metrics(app)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

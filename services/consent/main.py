@@ -11,10 +11,10 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from libs.common.app import service_app
 from libs.common.db import get_engine
-from libs.common.errors import ServiceUnavailable, install_error_handlers
+from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
-from libs.common.metrics import mount_metrics
 from services.consent import metrics
 from services.consent.config import get_consent_settings
 from services.consent.endpoints import router
@@ -40,15 +40,8 @@ async def refresh_gauges(every_s: float) -> None:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
-        title="MindLake consent",
-        version="0.1.0",
-        lifespan=lifespan,
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    install_error_handlers(app)
+    app = service_app("consent", lifespan)
     app.include_router(router)
-    mount_metrics(app)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

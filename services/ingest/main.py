@@ -13,10 +13,10 @@ from pydantic import TypeAdapter
 from sqlalchemy import text
 from starlette.routing import Route
 
+from libs.common.app import service_app
 from libs.common.db import get_engine
-from libs.common.errors import ServiceUnavailable, install_error_handlers
+from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
-from libs.common.metrics import mount_metrics
 from services.ingest import deadletter_queries, metrics, quality, repository
 from services.ingest.config import get_ingest_settings
 from services.ingest.csv_upload.endpoints import router as csv_upload_router
@@ -65,14 +65,7 @@ async def refresh_outbox_gauges(every_s: float = 5.0) -> None:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(
-        title="MindLake ingest",
-        version="0.1.0",
-        lifespan=lifespan,
-        # no OpenTelemetry here: skip FastAPI's per-request provider look-ups
-        telemetry={"tracing": False, "metrics": False, "logs": False},
-    )
-    install_error_handlers(app)
+    app = service_app("ingest", lifespan)
     app.include_router(router)
     app.include_router(quality_router)
     app.include_router(dead_letter_router)
@@ -84,7 +77,6 @@ def create_app() -> FastAPI:
     app.router.routes.insert(
         0, Route("/v1/logs", post_logs, methods=["POST"], include_in_schema=False)
     )
-    mount_metrics(app)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:
