@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_init
 from kombu.entity import Queue as KombuQueue
 
 from libs.common.contracts import Queue, beat_schedule, queue_for
+from libs.common.logging import configure_logging
+from libs.common.metrics import serve_metrics
 from libs.common.settings import CommonSettings, get_settings
 
 
@@ -21,10 +25,23 @@ def create_celery(
     main: str,
     settings: CommonSettings | None = None,
     *,
+    imports: tuple[str, ...] = (),
     flush_interval_s: float = 10.0,
     compact_cron: str = "15 3 * * *",
 ) -> Celery:
+    """The app of one service's worker: `imports` names its task modules. A worker started
+    from it logs JSON and serves /metrics on `metrics_port`."""
     settings = settings or get_settings()
+    level, metrics_port = settings.log_level, settings.metrics_port
+
+    def on_worker_init(**_: Any) -> None:
+        configure_logging(level)
+        if metrics_port:
+            with contextlib.suppress(OSError):  # another worker on this host serves it
+                serve_metrics(metrics_port)
+
+    worker_init.connect(on_worker_init, weak=False)
+
     app = Celery(main, broker=settings.redis_url, backend=None)
     app.conf.update(
         task_queues=[KombuQueue(q.value) for q in Queue],  # type: ignore[no-untyped-call]
@@ -42,5 +59,6 @@ def create_celery(
         broker_transport_options={"visibility_timeout": 300},
         beat_schedule=beat_schedule(flush_interval_s=flush_interval_s, compact_cron=compact_cron),
         worker_hijack_root_logger=False,
+        imports=imports,
     )
     return app
