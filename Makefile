@@ -37,7 +37,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 bench: venv services
-	@for f in bench/ingest.py bench/pii.py; do \
+	@for f in bench/ingest.py bench/pii.py bench/crypto.py; do \
 		if [ -f $$f ]; then echo "== $$f"; $(BIN)/python $$f || exit 1; fi; \
 	done
 

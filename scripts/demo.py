@@ -8,7 +8,9 @@ for `ingest`, one for `consent,compliance` and beat, replays the day over HTTP i
 batches, waits until the outbox is drained into the lake and prints what landed. Then it
 records the users' consent through the consent API, prints the rates and a bulk check, chains
 and verifies the audit log through the compliance API and shows one entry read for two
-purposes (Admin: full; Research: redacted).
+purposes (Admin: full; Research: redacted). It runs an AI training export of the day's
+consented chat turns (`mindlake export --last-days 2`). Last, it exports one user's data (the
+portability archive) and erases another, printing the erasure receipt.
 
 Running it again replays the same day (yesterday UTC, seed 7) with the same event ids, so the
 second run shows deduplication: everything comes back `duplicate` and the lake is unchanged.
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import random
 import re
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections import Counter
 from datetime import date
 from typing import Any, NoReturn
@@ -43,6 +47,13 @@ from scripts.simulate import batches, generate_day
 from services.consent.schemas import USER_ID_PATTERN
 
 console = Console()
+EXTRA_TASKS = (  # the compliance and export task modules, for the consent worker to run too
+    "services.compliance.tasks",
+    "services.compliance.subject_tasks",
+    "services.export.tasks",
+    "services.export.analytics.tasks",
+    "services.export.recsys.tasks",
+)
 PY = sys.executable
 
 
@@ -73,10 +84,10 @@ def start_services(infra: Infra) -> dict[str, str]:
     celery = [PY, "-m", "celery", "-A", "services.ingest.worker"]
     infra.spawn("worker", [*celery, "worker", "-Q", "ingest", "--pool", "solo",
                            "--hostname", "demo-ingest@%h", "--loglevel", "INFO"])  # fmt: skip
-    # Both tasks are shared_tasks on the same broker settings: one worker takes both queues.
+    # Every task is a shared_task on the same broker settings: one worker takes three queues.
     infra.spawn("consent-compliance-worker",
                 [PY, "-m", "celery", "-A", "services.consent.worker", "worker",
-                 "--include", "services.compliance.tasks", "-Q", "consent,compliance",
+                 "--include", ",".join(EXTRA_TASKS), "-Q", "consent,compliance,export",
                  "--pool", "solo", "--hostname", "demo-consent-compliance@%h",
                  "--loglevel", "INFO"])  # fmt: skip
     infra.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
@@ -172,6 +183,27 @@ def raw_table(infra: Infra) -> tuple[Any, Any, str]:
     return lake, lake.delta_table(settings.ingest_raw_table), settings.ingest_raw_table
 
 
+def decrypted(infra: Infra, rows: Any) -> Any:
+    """Rows of the raw table as a reader sees them: body and extras decrypted with each
+    user's data key (the lake holds them encrypted: crypto-shredding)."""
+    from libs.common.crypto import DataKeys
+    from libs.common.db import one_shot_engine
+    from libs.common.lake_crypto import read_decrypted
+    from services.ingest.config import IngestSettings
+
+    settings = IngestSettings(lake_root=infra.lake_root, database_url=infra.database_url)
+
+    async def read() -> Any:
+        engine = one_shot_engine(infra.database_url)
+        try:
+            async with engine.connect() as conn:
+                return await read_decrypted(conn, rows, DataKeys(settings))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 def pair_lake_with_database(infra: Infra) -> None:
     """A demo database whose rows are in no lake (the lake folder was deleted) is created
     afresh: its dedup would take every resent entry as a duplicate and land nothing."""
@@ -187,6 +219,8 @@ def pair_lake_with_database(infra: Infra) -> None:
 
 def summary(infra: Infra, result: dict[str, Any], entries: list[dict[str, Any]]) -> None:
     import pyarrow.compute as pc
+
+    from libs.common.lake import read_delta
 
     totals, reasons = result["totals"], result["reasons"]
     console.rule("[bold]what happened")
@@ -223,20 +257,27 @@ def summary(infra: Infra, result: dict[str, Any], entries: list[dict[str, Any]])
     console.print(grid)
     console.print(f"PII findings in landed text: [bold]{pc.sum(rows['pii_findings']).as_py():,}")
 
-    auth = table.to_pyarrow_dataset().to_table(
-        columns=["body"], filter=pc.field("event_type") == "signup"
+    auth = read_delta(
+        table, ["body", "subject_key", "event_type"], pc.field("event_type") == "signup"
     )
     if auth.num_rows:
-        console.print("[dim]an auth signup in the lake:[/dim]", escape(auth["body"][0].as_py()))
+        stored = auth["body"][0].as_py()
+        console.print("[dim]an auth signup as stored (encrypted):[/dim]", f"{stored[:48]}...")
+        body = decrypted(infra, auth.slice(0, 1))["body"][0].as_py()
+        console.print("[dim]decrypted with its user's key:[/dim]", escape(str(body)))
     sent = {e["event_id"]: e for e in entries if e["service"] == "journal-service"}
-    found = table.to_pyarrow_dataset().to_table(
-        columns=["event_id", "body"],
-        filter=(pc.field("service") == "journal-service") & (pc.field("pii_findings") > 1),
+    found = read_delta(
+        table,
+        ["event_id", "body", "subject_key", "service", "pii_findings"],
+        (pc.field("service") == "journal-service") & (pc.field("pii_findings") > 1),
     )
-    for row in [r for r in found.to_pylist() if r["event_id"] in sent][:2]:
+    picked = [i for i, e in enumerate(found["event_id"].to_pylist()) if e in sent][:2]
+    for row in decrypted(infra, found.take(picked)).to_pylist():
+        if row["body"] is None:
+            continue  # its user was erased: the key is gone
         console.print("[dim]journal text sent:[/dim]  ", escape(sent[row["event_id"]]["text"]))
         console.print(
-            "[dim]as it sits in the lake:[/dim]", escape(orjson.loads(row["body"])["text"])
+            "[dim]in the lake, decrypted:[/dim]", escape(orjson.loads(row["body"])["text"])
         )
 
 
@@ -272,6 +313,8 @@ async def record_consent(
                     json=body,
                     headers={"X-Forwarded-For": f"203.0.113.{i % 250 + 1}"},
                 )
+            if reply.status_code == 409:  # erased by an earlier demo run: refused, rightly
+                return
             if reply.status_code != 200:
                 sys.exit(f"PUT /v1/consent answered {reply.status_code}: {reply.text[:500]}")
 
@@ -368,6 +411,74 @@ def consent_and_audit(
         console.print(grid)
 
 
+def training_export(infra: Infra) -> None:
+    """`mindlake export` over the simulated day: consented chat turns to JSONL for training."""
+    console.rule("[bold]AI training export")
+    started = time.perf_counter()
+    job = orjson.loads(cli(infra, "export", "--last-days", "2").strip().splitlines()[-1])
+    counts = job.get("counts") or {}
+    dropped = {k: v for k, v in (counts.get("dropped") or {}).items() if v}
+    console.print(
+        f"mindlake export --last-days 2: {counts.get('out_train', 0)} train and "
+        f"{counts.get('out_validation', 0)} validation records from {counts.get('records_in', 0)} "
+        f"chat events in {time.perf_counter() - started:.1f} s (average quality "
+        f"{job.get('average_quality') or 0:.2f}); left out: {dropped}"
+    )
+    for path in sorted((job.get("paths") or {}).values()):
+        console.print(f"  {escape(path)}", highlight=False)
+
+
+def _wait_done(http: httpx.Client, path: str, within_s: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        reply = http.get(path)
+        if reply.status_code != 200:
+            sys.exit(f"GET {path} answered {reply.status_code}: {reply.text[:500]}")
+        info: dict[str, Any] = reply.json()
+        if info["status"] == "done":
+            return info
+        time.sleep(0.5)
+    sys.exit(f"{path} not done in {within_s:.0f} s: {orjson.dumps(info).decode()[:1500]}")
+
+
+def subject_rights(bases: dict[str, str], key: str, entries: list[dict[str, Any]]) -> None:
+    """Export one journaling user's data, then erase another and show the receipt."""
+    writers = sorted({e["user_id"] for e in entries if e.get("service") == "journal-service"
+                      and isinstance(e.get("user_id"), str)})  # fmt: skip
+    if len(writers) < 2:
+        return
+    exported, erased = writers[0], writers[-1]
+    console.rule("[bold]the user's rights: portability and erasure")
+    headers = {"Authorization": f"Bearer {key}", **APP_HEADERS}
+    with httpx.Client(base_url=bases["compliance"], headers=headers, timeout=60) as http:
+        started = time.perf_counter()
+        request = http.post(f"/v1/subjects/{exported}/export").json()
+        info = _wait_done(http, request["status_url"])
+        archive = http.get(info["download_url"]).content
+        with zipfile.ZipFile(io.BytesIO(archive)) as z:
+            manifest = orjson.loads(z.read("manifest.json"))
+        files = {n: f["records"] for n, f in manifest["files"].items() if f["records"]}
+        seconds = time.perf_counter() - started
+        console.print(f"export of {escape(exported)}: {len(archive):,}-byte zip in "
+                      f"{seconds:.1f} s, records per file: {files}")  # fmt: skip
+
+        started = time.perf_counter()
+        request = http.post(f"/v1/subjects/{erased}/erasure").json()
+        _wait_done(http, request["status_url"])
+        receipt = http.get(f"{request['status_url']}/receipt").json()
+        removed = {s: r["removed"] for s, r in receipt["stores"].items()
+                   if any(v for v in (r["removed"] or {}).values())}  # fmt: skip
+        scanned = receipt["verification"]["scanned"]
+        console.print(f"erasure of {escape(erased)}: done in "
+                      f"{time.perf_counter() - started:.1f} s; removed: {removed}")  # fmt: skip
+        console.print(
+            f"verification scan: {scanned['lake_objects']} lake objects, "
+            f"{scanned['pg_tables']} Postgres tables, {scanned['redis_keys']} Redis keys: "
+            f"[bold green]{len(receipt['verification']['traces'])} traces[/bold green]; "
+            "receipt hash in the audit chain"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Replay a simulated day through MindLake.")
     parser.add_argument("--users", type=int, default=200)
@@ -407,6 +518,8 @@ def main() -> None:
         console.print(f"outbox drained {waited:.1f} s after the last reply")
         summary(infra, result, entries)
         consent_and_audit(infra, bases, admin, entries, args.seed)
+        training_export(infra)
+        subject_rights(bases, admin, entries)
     finally:
         if args.keep_running:
             infra.leave_running()

@@ -18,6 +18,7 @@ from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
 from services.compliance.config import ComplianceSettings
 from services.consent.config import ConsentSettings
+from services.export.config import ExportSettings
 from services.ingest.config import IngestSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +35,18 @@ APP_SERVICES = [
     "compliance-worker",
     "consent-api",
     "consent-worker",
+    "export-api",
+    "export-worker",
 ]
 SETTINGS_FIELDS = {
     name
-    for settings in (CommonSettings, IngestSettings, ConsentSettings, ComplianceSettings)
+    for settings in (
+        CommonSettings,
+        IngestSettings,
+        ConsentSettings,
+        ComplianceSettings,
+        ExportSettings,
+    )
     for name in settings.model_fields
 }
 

@@ -9,9 +9,12 @@ from sqlalchemy import MetaData
 
 from libs.common.audit import AuditOutboxRow  # noqa: F401  (its table in the metadata)
 from libs.common.auth import ApiKeyRow
+from libs.common.crypto import DataKeyRow  # noqa: F401
 from libs.common.db import get_engine
+from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
 from services.compliance.models import Base as ComplianceBase
 from services.consent.models import Base as ConsentBase
+from services.export.models import Base as ExportBase
 from services.ingest.models import Base as IngestBase
 
 
@@ -22,6 +25,7 @@ from services.ingest.models import Base as IngestBase
         ("ingest", IngestBase.metadata),
         ("compliance", ComplianceBase.metadata),
         ("consent", ConsentBase.metadata),
+        ("export", ExportBase.metadata),
     ],
 )
 async def test_models_match_migrations(database: str, schema: str, metadata: MetaData) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from services.compliance.config import ComplianceSettings
 from services.consent.config import ConsentSettings
+from services.export.config import ExportSettings
 from services.ingest.config import IngestSettings
 
-EVERY_SETTINGS = (IngestSettings, ComplianceSettings, ConsentSettings)
+EVERY_SETTINGS = (IngestSettings, ComplianceSettings, ConsentSettings, ExportSettings)
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -1,8 +1,15 @@
-"""`mindlake` command line: migrations and API keys."""
+"""`mindlake` command line: migrations and API keys, plus the commands services add.
+
+A service adds commands through the entry-point group `mindlake.commands` (pyproject.toml):
+`name = "services.<svc>.cli:app"` (a Typer app, added as `mindlake <name>`) or a plain
+function (added as a command). They are loaded by name, so libs/common imports no service.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
@@ -104,6 +111,33 @@ def revoke(key_id: str) -> None:
         console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from exc
     console.print(f"revoked {key_id}")
+
+
+ENTRY_POINT_GROUP = "mindlake.commands"
+
+
+def load_extra_commands(target: typer.Typer) -> list[str]:
+    """Add every command registered under `mindlake.commands`; a broken one is skipped with
+    a warning so the core commands (migrate, keys) keep working."""
+    added = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            found = ep.load()
+        except Exception as exc:  # an optional extra not installed, a syntax error...
+            print(  # noqa: T201 - stderr, before the console is of any use
+                f"mindlake: command {ep.name!r} unavailable ({type(exc).__name__}: {exc})",
+                file=sys.stderr,
+            )
+            continue
+        if isinstance(found, typer.Typer):
+            target.add_typer(found, name=ep.name)
+        else:
+            target.command(name=ep.name)(found)
+        added.append(ep.name)
+    return added
+
+
+load_extra_commands(app)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ class Queue(StrEnum):
     INGEST = "ingest"
     CONSENT = "consent"
     COMPLIANCE = "compliance"
+    EXPORT = "export"
 
 
 class TaskName(StrEnum):
@@ -30,6 +31,54 @@ class TaskName(StrEnum):
     CONSENT_CHANGED = "consent.changed"  # an event: a user's consent changed (ConsentChanged)
     CONSENT_BACKUP = "consent.backup"
     COMPLIANCE_CHAIN_AUDIT = "compliance.chain_audit"
+    # Subject rights (erasure, portability): one step task per service runs its stores'
+    # handlers; compliance advances the request when a step reports back.
+    INGEST_SUBJECT_STEP = "ingest.subject_step"
+    CONSENT_SUBJECT_STEP = "consent.subject_step"
+    COMPLIANCE_SUBJECT_STEP = "compliance.subject_step"
+    COMPLIANCE_SUBJECT_ADVANCE = "compliance.subject_advance"
+    COMPLIANCE_SUBJECT_VERIFY = "compliance.subject_verify"
+    COMPLIANCE_SUBJECT_SWEEP = "compliance.subject_sweep"
+    COMPLIANCE_RETENTION = "compliance.retention"
+    COMPLIANCE_REPORT = "compliance.report"
+    EXPORT_RUN = "export.run"  # one training-data export job (services/export)
+    EXPORT_SCHEDULED = "export.scheduled"  # beat: the daily / weekly export
+    EXPORT_SUBJECT_STEP = "export.subject_step"
+    EXPORT_MONTHLY_REPORT = "export.monthly_report"  # analytics/monthly_reports/<YYYY>/<MM>/
+    EXPORT_WEEKLY_SUMMARY = "export.weekly_summary"  # analytics/weekly_summaries/<YYYY>-W<ww>
+    EXPORT_RECOMMENDER = "export.recommender"  # processed/recommender/<tenant>/<run>/
+    EXPORT_DROP_WITHDRAWN = "export.drop_withdrawn"  # withdrawn users out of finished exports
+
+
+class SubjectStore(StrEnum):
+    """Every store that can hold a user's data, named `<service>.<store>`.
+
+    Erasure and portability visit each one through its service's `subject_step` task. A
+    service that adds a store adds it here and registers a handler in its
+    `subject_stores.HANDLERS`; tests/test_subject_stores.py fails until both agree, and
+    until every Postgres table is claimed by a store or declared free of user data.
+    """
+
+    INGEST_OUTBOX = "ingest.outbox"
+    INGEST_IDENTIFIERS = "ingest.identifiers"
+    INGEST_DEAD_LETTERS = "ingest.dead_letters"
+    INGEST_RAW_EVENTS = "ingest.raw_events"
+    INGEST_TENANT_TABLES = "ingest.tenant_tables"
+    INGEST_PULLED_TABLES = "ingest.pulled_tables"
+    INGEST_QUARANTINE = "ingest.quarantine"
+    INGEST_PULL_DROPS = "ingest.pull_drops"  # files file-drop jobs took from the lake
+    CONSENT_LEDGER = "consent.ledger"
+    CONSENT_BACKUPS = "consent.backups"
+    COMPLIANCE_AUDIT_LOG = "compliance.audit_log"
+    COMPLIANCE_ARCHIVES = "compliance.archives"
+    EXPORT_TRAINING_DATA = "export.training_data"  # lines of training exports (by lineage)
+    EXPORT_RECOMMENDER = "export.recommender"  # recommender-data runs (by subject_key)
+    EXPORT_ANALYTICS_REPORTS = "export.analytics_reports"  # monthly engagement rows
+
+
+def step_task_for(store: str) -> str:
+    """`ingest.outbox` -> `ingest.subject_step` (routed to the ingest queue)."""
+    return f"{queue_for(store)}.subject_step"
 
 
 class ConsentPurpose(StrEnum):
@@ -56,7 +105,24 @@ def queue_for(task_name: str) -> str:
     return task_name.split(".", 1)[0]
 
 
-def beat_schedule(*, flush_interval_s: float, compact_cron: str) -> dict[str, dict[str, Any]]:
+def _crontab(expr: str) -> crontab:
+    """A 5-field cron (minute hour day-of-month month day-of-week), UTC."""
+    minute, hour, day_of_month, month_of_year, day_of_week = expr.split()
+    return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
+
+
+def beat_schedule(
+    *,
+    flush_interval_s: float,
+    compact_cron: str,
+    retention_cron: str = "0 4 * * *",
+    report_cron: str = "20 0 * * *",
+    export_daily_cron: str = "0 2 * * *",
+    export_weekly_cron: str = "0 3 * * 0",
+    export_monthly_cron: str = "30 4 1 * *",
+    export_weekly_summary_cron: str = "15 4 * * 1",
+    export_recsys_interval_h: float = 6.0,
+) -> dict[str, dict[str, Any]]:
     """Every scheduled job of the platform, in one registry read by the single beat process."""
     minute, hour, day_of_month, month_of_year, day_of_week = compact_cron.split()
     return {
@@ -90,9 +156,56 @@ def beat_schedule(*, flush_interval_s: float, compact_cron: str) -> dict[str, di
             "schedule": 3.0,
             "options": {"expires": 10},
         },
+        "export-drop-withdrawn": {  # withdrawn ai_training consent reaches finished exports
+            "task": TaskName.EXPORT_DROP_WITHDRAWN,
+            "schedule": 600.0,
+            "options": {"expires": 600},
+        },
+        "compliance-subject-sweep": {  # erasure/export steps due for a retry, or lost
+            "task": TaskName.COMPLIANCE_SUBJECT_SWEEP,
+            "schedule": 15.0,
+            "options": {"expires": 30},
+        },
         "ingest-prune-outbox": {
             "task": TaskName.INGEST_PRUNE_OUTBOX,
             "schedule": crontab(minute="30", hour="*"),
             "options": {"expires": 3600},
+        },
+        "compliance-retention": {  # deletes what is past its retention policy
+            "task": TaskName.COMPLIANCE_RETENTION,
+            "schedule": _crontab(retention_cron),
+            "options": {"expires": 3600},
+        },
+        "compliance-report": {  # yesterday's report to analytics/compliance/<day>.json
+            "task": TaskName.COMPLIANCE_REPORT,
+            "schedule": _crontab(report_cron),
+            "options": {"expires": 3600},
+        },
+        "export-daily": {  # training data of the day before
+            "task": TaskName.EXPORT_SCHEDULED,
+            "schedule": _crontab(export_daily_cron),
+            "kwargs": {"period": "daily"},
+            "options": {"expires": 3600},
+        },
+        "export-weekly": {  # full export of the last 7 days
+            "task": TaskName.EXPORT_SCHEDULED,
+            "schedule": _crontab(export_weekly_cron),
+            "kwargs": {"period": "weekly"},
+            "options": {"expires": 3600},
+        },
+        "export-monthly-report": {  # analytics reports of the month before
+            "task": TaskName.EXPORT_MONTHLY_REPORT,
+            "schedule": _crontab(export_monthly_cron),
+            "options": {"expires": 3600},
+        },
+        "export-weekly-summary": {  # analytics summary of the ISO week before
+            "task": TaskName.EXPORT_WEEKLY_SUMMARY,
+            "schedule": _crontab(export_weekly_summary_cron),
+            "options": {"expires": 3600},
+        },
+        "export-recommender": {  # recommender training data of every tenant (Team Eta: 6 h)
+            "task": TaskName.EXPORT_RECOMMENDER,
+            "schedule": export_recsys_interval_h * 3600,
+            "options": {"expires": export_recsys_interval_h * 1800},
         },
     }

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 from pyarrow import fs
 
@@ -23,6 +25,7 @@ from libs.common.settings import CommonSettings, get_settings
 class LakeObject:
     path: str  # relative to the lake root
     size: int
+    modified: datetime | None = None  # last write (retention ages objects by it)
 
 
 class Lake:
@@ -100,18 +103,26 @@ class Lake:
         full = self._full(rel)
         if not self.is_s3:
             os.makedirs(os.path.dirname(full), exist_ok=True)
-        with self.filesystem.open_output_stream(full) as out:
+        with self.filesystem.open_output_stream(full, compression=None) as out:
             out.write(data)
 
+    # Objects are stored as given: pyarrow would otherwise gzip a `.gz` name a second time.
     def open_output_stream(self, rel: str) -> pa.NativeFile:
         """A stream to write a large object piece by piece (S3: a multipart upload)."""
         full = self._full(rel)
         if not self.is_s3:
             os.makedirs(os.path.dirname(full), exist_ok=True)
-        return self.filesystem.open_output_stream(full)
+        return self.filesystem.open_output_stream(full, compression=None)
+
+    def open_input_stream(self, rel: str) -> pa.NativeFile:
+        return self.filesystem.open_input_stream(self._full(rel), compression=None)
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename an object (S3: copy then delete, so readers see the old or the new one)."""
+        self.filesystem.move(self._full(src), self._full(dst))
 
     def read_bytes(self, rel: str) -> bytes:
-        with self.filesystem.open_input_stream(self._full(rel)) as src:
+        with self.filesystem.open_input_stream(self._full(rel), compression=None) as src:
             data: bytes = src.read()
             return data
 
@@ -129,6 +140,7 @@ class Lake:
             LakeObject(
                 path=info.path[len(base) :] if info.path.startswith(base) else info.path,
                 size=info.size or 0,
+                modified=info.mtime,
             )
             for info in self.filesystem.get_file_info(selector)
             if info.type == fs.FileType.File
@@ -144,6 +156,28 @@ class Lake:
         if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options):
             return None
         return DeltaTable(uri, storage_options=self.storage_options)
+
+
+def plain_strings(table: pa.Table) -> pa.Table:
+    """`table` with string_view columns as string.
+
+    delta-rs writes the files a DELETE or MERGE rewrites with a string_view Arrow type
+    (delta-io/delta-rs#4579, still so in 1.6.6), and pyarrow has no comparison kernels for
+    it: a pushed-down filter on such a column fails. Readers that filter on a string column
+    read it, cast here, then filter (`read_delta`)."""
+    fields = [
+        pa.field(f.name, pa.string(), f.nullable) if pa.types.is_string_view(f.type) else f
+        for f in table.schema
+    ]
+    return table.cast(pa.schema(fields))
+
+
+def read_delta(
+    table: DeltaTable, columns: list[str], where: pc.Expression | None = None
+) -> pa.Table:
+    """Rows of a Delta table, string columns as string; `where` may use only `columns`."""
+    rows = plain_strings(table.to_pyarrow_dataset().to_table(columns=columns))
+    return rows if where is None else rows.filter(where)
 
 
 @lru_cache

@@ -39,6 +39,31 @@ class CommonSettings(BaseSettings):
     pii_ner_enabled: bool = True
     pii_score_threshold: float = 0.5
 
+    # Crypto-shredding (libs/common/crypto.py): a data key per user, stored wrapped by a
+    # master key. `local`: the master key below (base64 of 32 bytes); `aws-kms`: a KMS key.
+    key_provider: Literal["local", "aws-kms"] = "local"
+    master_key: SecretStr = SecretStr(PLACEHOLDER)
+    kms_key_id: str | None = None
+    kms_endpoint_url: str | None = None
+    data_key_cache_ttl_s: float = 60.0  # an erased user's key lingers in a process this long
+
+    # Erasure/portability steps that fail are retried after base * 2^attempts, capped.
+    subject_retry_base_s: float = 5.0
+    subject_retry_max_s: float = 600.0
+
+    # Compliance jobs, here because the one beat process (any service's app) schedules them:
+    # retention (daily) and the compliance report (daily, for the day before); UTC crons.
+    compliance_retention_cron: str = "0 4 * * *"
+    compliance_report_cron: str = "20 0 * * *"
+    # Training-data exports (services/export): the day before, daily; the last 7 days, weekly.
+    export_daily_cron: str = "0 2 * * *"
+    export_weekly_cron: str = "0 3 * * 0"
+    # Analytics reports: the month before (on the 1st), the ISO week before (Mondays).
+    export_monthly_cron: str = "30 4 1 * *"
+    export_weekly_summary_cron: str = "15 4 * * 1"
+    # Recommender training data (services/export/recsys), every this many hours.
+    export_recsys_interval_h: float = 6.0
+
     api_key_cache_ttl_s: float = 10.0  # a revoked key stops working within this time
     # libs.common.consent: a backstop only; a change deletes the user's entry at once.
     consent_cache_ttl_s: float = 30.0
@@ -49,6 +74,14 @@ class CommonSettings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> CommonSettings:
         if self.environment == "production" and self.pii_hmac_key.get_secret_value() == PLACEHOLDER:
             raise ValueError("MINDLAKE_PII_HMAC_KEY must be set to a real secret in production")
+        if (
+            self.environment == "production"
+            and self.key_provider == "local"
+            and self.master_key.get_secret_value() == PLACEHOLDER
+        ):
+            raise ValueError("MINDLAKE_MASTER_KEY must be set (or MINDLAKE_KEY_PROVIDER=aws-kms)")
+        if self.key_provider == "aws-kms" and not self.kms_key_id:
+            raise ValueError("MINDLAKE_KMS_KEY_ID is required with MINDLAKE_KEY_PROVIDER=aws-kms")
         return self
 
 

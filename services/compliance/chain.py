@@ -1,4 +1,9 @@
-"""The hash chain: a canonical encoding of an entry, and its hash over the previous one."""
+"""The hash chain: a canonical encoding of an entry, and its hash over the previous one.
+
+The hash covers the subject's keyed hash (`subject_key`), not the user id itself: erasure
+blanks `subject` and the chain still verifies. Verification checks that a subject still
+present matches its key, so the subject cannot be altered either.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ class Chained:
     purpose: str
     action: str
     asset: str
-    subject: str | None
+    subject_key: str | None  # keyed hash of the subject (libs.common.subjects)
     client_ip: str | None
     device: str | None
     at: datetime
@@ -39,7 +44,7 @@ def canonical(entry: Chained) -> bytes:
             "purpose": entry.purpose,
             "action": entry.action,
             "asset": entry.asset,
-            "subject": entry.subject,
+            "subject_key": entry.subject_key,
             "client_ip": entry.client_ip,
             "device": entry.device,
             "at": entry.at.astimezone(UTC).isoformat(timespec="microseconds"),

@@ -15,6 +15,8 @@ from libs.common.logging import configure_logging
 from services.compliance import repository
 from services.compliance.config import get_compliance_settings
 from services.compliance.endpoints import router
+from services.compliance.retention_endpoints import router as retention_router
+from services.compliance.subject_endpoints import router as subject_router
 
 
 @asynccontextmanager
@@ -27,6 +29,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     app = service_app("compliance", lifespan)
     app.include_router(router)
+    app.include_router(subject_router)
+    app.include_router(retention_router)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

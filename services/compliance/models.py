@@ -1,11 +1,13 @@
-"""The compliance schema: the hash-chained audit log and its head."""
+"""The compliance schema: the hash-chained audit log and its head; retention policies and runs."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, String
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, SmallInteger, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import schema_metadata
@@ -29,7 +31,10 @@ class AuditLogRow(Base):
     purpose: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
     asset: Mapped[str] = mapped_column(String(500))
+    # The user whose data it was; blanked by erasure. The hash covers `subject_key` (its
+    # keyed hash) instead, so the chain survives erasure; filters use it too.
     subject: Mapped[str | None] = mapped_column(String(200))
+    subject_key: Mapped[str | None] = mapped_column(String(64))
     client_ip: Mapped[str | None] = mapped_column(String(64))
     device: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -37,7 +42,7 @@ class AuditLogRow(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
-        Index("ix_audit_log_subject_id", "subject", "id"),
+        Index("ix_audit_log_subject_key_id", "subject_key", "id"),
         Index("ix_audit_log_actor_id", "actor", "id"),
         Index("ix_audit_log_at", "at"),
     )
@@ -51,3 +56,49 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class RetentionPolicy(Base):
+    """How long one kind of data is kept (services/compliance/retention.py enforces it).
+
+    `target_kind` is `delta` (a Delta table at `target`, deleted by whole date partitions of
+    `date_column`) or `objects` (objects under the prefix `target`, by modification time;
+    `keep_latest` versions per folder are kept whatever their age)."""
+
+    __tablename__ = "retention_policies"
+
+    zone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data_type: Mapped[str] = mapped_column(String(64), primary_key=True)
+    retention_days: Mapped[int] = mapped_column(Integer)
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(300))
+    date_column: Mapped[str | None] = mapped_column(String(64))
+    keep_latest: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("retention_days BETWEEN 1 AND 3650", name="retention_days"),
+        CheckConstraint("target_kind IN ('delta', 'objects')", name="target_kind"),
+    )
+
+
+class RetentionRun(Base):
+    """One enforcement run: what each policy removed, and its errors (`results`)."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # beat | manual
+    requested_by: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | failed | skipped
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rows_removed: Mapped[int] = mapped_column(BigInteger)
+    objects_removed: Mapped[int] = mapped_column(BigInteger)
+    bytes_removed: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(Integer)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_retention_runs_created_at", "created_at"),)

@@ -68,7 +68,8 @@ async def log_page(
 
 @dataclass(frozen=True)
 class LogFilter:
-    subject: str | None = None
+    subject: str | None = None  # the service turns it into `subject_key`
+    subject_key: str | None = None
     actor: str | None = None
     purpose: str | None = None
     action: str | None = None
@@ -83,6 +84,8 @@ async def query_log(
     stmt = select(_LOG)
     if where.subject is not None:
         stmt = stmt.where(_LOG.c.subject == where.subject)
+    if where.subject_key is not None:
+        stmt = stmt.where(_LOG.c.subject_key == where.subject_key)
     if where.actor is not None:
         stmt = stmt.where(_LOG.c.actor == where.actor)
     if where.purpose is not None:

@@ -28,7 +28,7 @@ class AuditPage(BaseModel):
 
 class BrokenLinkOut(BaseModel):
     id: int = Field(description="The id where the chain breaks")
-    reason: str = Field(description="hash | prev_hash | missing | head")
+    reason: str = Field(description="hash | prev_hash | missing | head | subject")
     expected: str
     found: str
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +10,8 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.audit import AuditPurpose
+from libs.common.settings import CommonSettings, get_settings
+from libs.common.subjects import subject_key
 from services.compliance import repository
 from services.compliance.chain import GENESIS, Chained, entry_hash
 from services.compliance.redaction import ANONYMOUS, Visible, redact
@@ -17,13 +19,20 @@ from services.compliance.redaction import ANONYMOUS, Visible, redact
 ANONYMOUS_READERS = ANONYMOUS  # readers that see no user id
 
 
-async def chain_pending(engine: AsyncEngine, batch_rows: int) -> int:
+def _key_of(subject: str | None, settings: CommonSettings) -> str | None:
+    return None if subject is None else subject_key(subject, settings)
+
+
+async def chain_pending(
+    engine: AsyncEngine, batch_rows: int, settings: CommonSettings | None = None
+) -> int:
     """Move every outbox row into the chained log; the number moved.
 
     Each batch is one transaction under the chain lock: rows are appended to the chain and
     deleted from the outbox together, so each entry is chained exactly once even when beat
     runs this on several workers at once or a worker dies half-way.
     """
+    settings = settings or get_settings()
     moved = 0
     while True:
         async with engine.begin() as conn:
@@ -43,14 +52,14 @@ async def chain_pending(engine: AsyncEngine, batch_rows: int) -> int:
                     purpose=source.purpose,
                     action=source.action,
                     asset=source.asset,
-                    subject=source.subject,
+                    subject_key=_key_of(source.subject, settings),
                     client_ip=source.client_ip,
                     device=source.device,
                     at=source.at,
                     prev_hash=prev,
                 )
                 prev = entry_hash(entry)
-                rows.append({**entry.__dict__, "hash": prev})
+                rows.append({**entry.__dict__, "subject": source.subject, "hash": prev})
             await repository.insert_log(conn, rows)
             await repository.delete_outbox(conn, [int(r.id) for r in pending])
             await repository.set_chain_head(conn, last_id, prev)
@@ -60,7 +69,7 @@ async def chain_pending(engine: AsyncEngine, batch_rows: int) -> int:
 @dataclass(frozen=True)
 class BrokenLink:
     id: int
-    reason: str  # "hash" | "prev_hash" | "missing" | "head"
+    reason: str  # "hash" | "prev_hash" | "missing" | "head" | "subject"
     expected: str
     found: str
 
@@ -73,7 +82,7 @@ class VerifyReport:
     broken: BrokenLink | None = field(default=None)
 
 
-def _chained(row: Row[Any]) -> Chained:
+def _chained(row: Row[Any], key: str | None) -> Chained:
     return Chained(
         id=row.id,
         entry_id=row.entry_id,
@@ -81,7 +90,7 @@ def _chained(row: Row[Any]) -> Chained:
         purpose=row.purpose,
         action=row.action,
         asset=row.asset,
-        subject=row.subject,
+        subject_key=key,
         client_ip=row.client_ip,
         device=row.device,
         at=row.at,
@@ -89,19 +98,29 @@ def _chained(row: Row[Any]) -> Chained:
     )
 
 
-def _check(row: Row[Any], expected_id: int, prev: str) -> BrokenLink | None:
+def _check(
+    row: Row[Any], expected_id: int, prev: str, settings: CommonSettings
+) -> BrokenLink | None:
     if row.id != expected_id:  # ids are gapless: a gap is a deleted row
         return BrokenLink(expected_id, "missing", f"id {expected_id}", f"id {row.id}")
     if row.prev_hash != prev:
         return BrokenLink(row.id, "prev_hash", prev, row.prev_hash)
-    recomputed = entry_hash(_chained(row))
+    # A subject still present stands for its key: the hash is recomputed over the subject's
+    # key, so an altered subject breaks it; erased (null) subjects use the stored key.
+    key = row.subject_key if row.subject is None else _key_of(row.subject, settings)
+    recomputed = entry_hash(_chained(row, key))
     if row.hash != recomputed:
         return BrokenLink(row.id, "hash", recomputed, row.hash)
+    if row.subject_key != key:  # the key column altered under an intact subject
+        return BrokenLink(row.id, "subject", str(key), str(row.subject_key))
     return None
 
 
-async def verify_chain(engine: AsyncEngine, page_rows: int) -> VerifyReport:
+async def verify_chain(
+    engine: AsyncEngine, page_rows: int, settings: CommonSettings | None = None
+) -> VerifyReport:
     """Walk the chain page by page; stop at the first broken link."""
+    settings = settings or get_settings()
     report = VerifyReport()
     prev = GENESIS
     async with engine.connect() as conn:
@@ -111,7 +130,7 @@ async def verify_chain(engine: AsyncEngine, page_rows: int) -> VerifyReport:
         while True:
             page = await repository.log_page(conn, report.last_id, page_rows)
             for row in page:
-                broken = _check(row, report.last_id + 1, prev)
+                broken = _check(row, report.last_id + 1, prev, settings)
                 if broken is not None:
                     report.ok, report.broken = False, broken
                     return report
@@ -162,6 +181,8 @@ async def read_log(
     cursor: int | None,
     limit: int,
 ) -> Page:
+    if where.subject is not None:  # erased entries keep only the key: find them by it
+        where = replace(where, subject=None, subject_key=subject_key(where.subject, get_settings()))
     async with engine.connect() as conn:
         rows = await repository.query_log(conn, where, cursor, limit + 1)
     more = len(rows) > limit

@@ -6,4 +6,8 @@ from libs.common.celery_app import create_celery
 from services.compliance.config import get_compliance_settings
 
 settings = get_compliance_settings()
-celery_app = create_celery("mindlake-compliance", settings, imports=("services.compliance.tasks",))
+celery_app = create_celery(
+    "mindlake-compliance",
+    settings,
+    imports=("services.compliance.tasks", "services.compliance.subject_tasks"),
+)

@@ -63,3 +63,16 @@ class CurrentConsent(Base):
             postgresql_where=text("granted"),
         ),
     )
+
+
+class Tombstone(Base):
+    """An erased user, by keyed hash only: ingest refuses their late or re-imported data,
+    no data key is created for them again, and new consent for them is refused.
+
+    A contract like `current`: libs.common.crypto and libs.common.consent read it."""
+
+    __tablename__ = "tombstones"
+
+    subject_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(36))
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

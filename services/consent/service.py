@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.contracts import ConsentPurpose
-from libs.common.errors import NotFound
+from libs.common.errors import NotFound, ServiceError
+from libs.common.subjects import subject_key
 from services.consent import repository
+from services.consent.config import get_consent_settings
 from services.consent.models import CurrentConsent, LedgerEntry
 from services.consent.schemas import (
     CheckReply,
@@ -18,6 +20,21 @@ from services.consent.schemas import (
     PurposeState,
     RevokeAll,
 )
+
+
+class SubjectErased(ServiceError):
+    status = 409
+    title = "Conflict"
+
+
+async def _refuse_erased(session: AsyncSession, user_id: str) -> None:
+    """An erased user's tombstone refuses new consent (a re-import must not revive them).
+    Called under the user's lock, which the erasure takes too."""
+    if await repository.is_erased(session, subject_key(user_id, get_consent_settings())):
+        raise SubjectErased(
+            "this user was erased; no consent can be recorded for them",
+            errors=[{"field": "user_id", "reason": "subject erased"}],
+        )
 
 
 def _purpose_state(purpose: ConsentPurpose, row: CurrentConsent | None) -> PurposeState:
@@ -68,6 +85,7 @@ async def record(
     a new policy version is itself a fact)."""
     now = datetime.now(UTC)
     await repository.lock_user(session, user_id)
+    await _refuse_erased(session, user_id)
     return await repository.append(
         session,
         [
@@ -91,6 +109,7 @@ async def revoke_all(
 ) -> list[LedgerEntry]:
     """Withdraw every purpose currently granted. A user with no record at all is unknown."""
     await repository.lock_user(session, user_id)
+    await _refuse_erased(session, user_id)
     if not await repository.has_entries(session, user_id):
         raise NotFound(
             "no consent has ever been recorded for this user",

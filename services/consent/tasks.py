@@ -12,9 +12,11 @@ from libs.common.consent import checker
 from libs.common.contracts import ConsentChanged, TaskName
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
+from libs.common.subject_rights import run_step_task
 from services.consent import metrics
 from services.consent.backup import backup_ledger
 from services.consent.config import get_consent_settings
+from services.consent.subject_stores import HANDLERS
 
 
 @shared_task(name=TaskName.CONSENT_CHANGED, soft_time_limit=60, time_limit=90, acks_late=True)
@@ -51,3 +53,11 @@ async def _backup() -> dict[str, Any]:
     finally:
         await engine.dispose()
     return asdict(report)
+
+
+@shared_task(
+    name=TaskName.CONSENT_SUBJECT_STEP, acks_late=True, soft_time_limit=1800, time_limit=1900
+)
+def subject_step(request_id: str, store: str, phase: str) -> str:
+    """One erasure/portability step of one of this service's stores (subject_stores.py)."""
+    return run_step_task(HANDLERS, request_id, store, phase)

@@ -8,6 +8,12 @@ A crash after 1 leaves a claimed batch whose lock died with its connection: the 
 re-lands it. A crash after 2 leaves a batch the table already holds (a commit carries its
 token), so it is only marked. Flushers run in parallel (the PII scrub is the costly part);
 only the Delta commit itself is serialized, by a second advisory lock.
+
+Free text is encrypted with each user's data key (crypto-shredding). A row whose user was
+erased (a consent tombstone: no key is created for them) is not landed: it is deleted from
+the outbox and counted. The tombstones are read again under the raw-table lock just before
+the commit, so an erasure that starts while a batch is being built cannot be outrun (erasure
+writes the tombstone before it purges the table under the same lock).
 """
 
 from __future__ import annotations
@@ -18,15 +24,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.crypto import get_data_keys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
+from libs.common.lake_locks import release_raw_events_lock, take_raw_events_lock
+from libs.common.subjects import subject_key
 from services.ingest import metrics, repository
 from services.ingest.config import IngestSettings
 from services.ingest.landing import build_batch, identifiers_in
 from services.ingest.raw_table import RawEventsTable
+from services.ingest.repository import PendingRow
 
 log = structlog.get_logger(__name__)
 
@@ -55,26 +67,43 @@ async def land_batch(
     batch_id = batch.id
     if recovering and table.holds_batch(batch.token):
         async with engine.begin() as conn:
-            await repository.mark_landed(conn, batch_id, lake_version=None, bytes_landed=0)
+            rows = await repository.batch_rows(conn, batch_id)
+            erased = await erased_users(conn, rows, settings)
+            await retire(conn, batch_id, erased, rows, lake_version=None, bytes_landed=0)
         log.info("flush_batch_already_landed", batch_id=batch_id)
         return 0, 0
 
     started = time.perf_counter()
-    async with engine.begin() as conn:
+    async with engine.begin() as conn:  # its own transaction: new keys commit before use
         rows = await repository.batch_rows(conn, batch_id)
-        await repository.save_identifiers(conn, identifiers_in(rows))
-        known = await repository.identifiers_for(conn, sorted({r.user_id for r in rows}))
-    if not rows:
+        subjects = {u: subject_key(u, settings) for u in {r.user_id for r in rows}}
+        keys = await get_data_keys().for_subjects(conn, subjects.values(), create=True)
+        # a cached key can outlive its user's erasure by the cache TTL: the tombstone decides
+        for gone in await repository.tombstoned(conn, sorted(keys)):
+            del keys[gone]
+    erased = {u for u, s in subjects.items() if s not in keys}
+    kept = [r for r in rows if r.user_id not in erased]
+    async with engine.begin() as conn:
+        await repository.save_identifiers(conn, identifiers_in(kept))
+        known = await repository.identifiers_for(conn, sorted({r.user_id for r in kept}))
+    if not kept:
         async with engine.begin() as conn:
-            await repository.mark_landed(conn, batch_id, lake_version=None, bytes_landed=0)
+            await retire(conn, batch_id, erased, rows, lake_version=None, bytes_landed=0)
         return 0, 0
 
-    built = build_batch(rows, batch_id=batch_id, known=known, settings=settings)
+    built = build_batch(kept, batch_id=batch_id, known=known, settings=settings, keys=keys)
     async with raw_table_write(owner):
+        late = await repository.tombstoned(owner, sorted(keys))
+        await owner.commit()
+        if late:  # erased while the batch was being built
+            erased |= {u for u, s in subjects.items() if s in late}
+            built.table = built.table.filter(
+                pc.invert(pc.is_in(built.table["subject_key"], pa.array(sorted(late), pa.string())))
+            )
         landed = table.append(built.table, token=batch.token)
     async with engine.begin() as conn:
-        await repository.mark_landed(
-            conn, batch_id, lake_version=landed.version, bytes_landed=landed.bytes
+        await retire(
+            conn, batch_id, erased, rows, lake_version=landed.version, bytes_landed=landed.bytes
         )
 
     metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
@@ -95,15 +124,43 @@ async def land_batch(
     return landed.rows, landed.bytes
 
 
+async def erased_users(
+    conn: AsyncConnection, rows: list[PendingRow], settings: IngestSettings
+) -> set[str]:
+    subjects = {u: subject_key(u, settings) for u in {r.user_id for r in rows}}
+    gone = await repository.tombstoned(conn, sorted(subjects.values()))
+    return {u for u, s in subjects.items() if s in gone}
+
+
+async def retire(
+    conn: AsyncConnection,
+    batch_id: int,
+    erased: set[str],
+    rows: list[PendingRow],
+    *,
+    lake_version: int | None,
+    bytes_landed: int,
+) -> None:
+    """Mark the batch landed; its rows of erased users are deleted, not landed."""
+    if erased:
+        await repository.drop_outbox_rows(conn, batch_id, sorted(erased))
+        refused = sum(1 for r in rows if r.user_id in erased)
+        metrics.ROWS_REFUSED_ERASED.inc(refused)
+        log.info("flush_rows_refused_erased", batch_id=batch_id, rows=refused)
+    await repository.mark_landed(
+        conn, batch_id, lake_version=lake_version, bytes_landed=bytes_landed
+    )
+
+
 @asynccontextmanager
 async def raw_table_write(conn: AsyncConnection) -> AsyncIterator[None]:
     """Held around every commit to the raw table (flush appends, compaction)."""
-    await repository.take_write_lock(conn)
+    await take_raw_events_lock(conn)
     await conn.commit()
     try:
         yield
     finally:
-        await repository.release_write_lock(conn)
+        await release_raw_events_lock(conn)
         await conn.commit()
 
 

@@ -4,12 +4,14 @@ Free-text fields (every string in them, when they are objects such as Segment pr
 any string among unknown fields are scrubbed, with the user's own known identifiers matched
 exactly; structured identifiers (auth emails, names, phones, IPs; Segment identifying traits)
 are replaced by keyed hashes so joins still work but the values cannot be read back.
+Then `body` and `extras` are encrypted with the user's data key (crypto-shredding: erasure
+destroys the key, and every copy of the text is unreadable at once).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,12 +19,13 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from libs.common.lake_crypto import encrypt_values
 from libs.common.pii import anonymize_value, get_scrubber
 from libs.common.settings import CommonSettings
+from libs.common.subjects import subject_key
 from services.ingest.raw_table import SCHEMA
 from services.ingest.repository import PendingRow
 from services.ingest.schemas import COMMON_FIELDS, ENTRY_TYPES
-from services.ingest.subjects import subject_key
 
 # Structured identifiers kept as a user's known identifiers, by entity.
 IDENTIFIER_KINDS = {
@@ -84,7 +87,10 @@ def build_batch(
     batch_id: int,
     known: dict[str, list[str]],
     settings: CommonSettings,
+    keys: Mapping[str, bytes] | None,
 ) -> LandingBatch:
+    """The batch's rows for the raw table; `keys` (data keys by subject_key) must hold every
+    row's user; None only to measure the cost of encryption (bench/crypto.py)."""
     bodies: list[dict[str, Any]] = []
     extras: list[dict[str, Any]] = []
     texts: list[TextSlot] = []
@@ -128,6 +134,7 @@ def build_batch(
         findings_per_row = Counter()
 
     now = datetime.now(UTC)
+    subjects = {u: subject_key(u, settings) for u in {r.user_id for r in rows}}
     columns: dict[str, list[Any]] = {name: [] for name in SCHEMA.names}
     for i, row in enumerate(rows):
         columns["event_id"].append(row.event_id)
@@ -135,7 +142,7 @@ def build_batch(
         columns["event_date"].append(row.event_time.astimezone(UTC).date())
         columns["event_type"].append(row.event_type)
         columns["user_id"].append(row.user_id)
-        columns["subject_key"].append(subject_key(row.user_id, settings))
+        columns["subject_key"].append(subjects[row.user_id])
         columns["event_time"].append(row.event_time)
         columns["received_at"].append(row.received_at or now)
         columns["body"].append(orjson.dumps(bodies[i]).decode())
@@ -143,5 +150,16 @@ def build_batch(
         columns["pii_findings"].append(findings_per_row[i])
         columns["flush_batch"].append(batch_id)
         result.rows_by_service[row.service] += 1
+    if keys is not None:
+        encrypt_free_text(columns, keys)
     result.table = pa.Table.from_pydict(columns, schema=SCHEMA)
     return result
+
+
+def encrypt_free_text(columns: dict[str, list[Any]], keys: Mapping[str, bytes]) -> None:
+    """`body` and `extras` sealed with each row's user's key (AAD: the row's subject_key)."""
+    missing = set(columns["subject_key"]) - keys.keys()
+    if missing:  # a row without a key would land in clear: refuse the whole batch
+        raise ValueError(f"no data key for {len(missing)} subjects of the batch")
+    for name in ("body", "extras"):
+        columns[name] = encrypt_values(columns[name], columns["subject_key"], keys)

@@ -47,6 +47,10 @@ DEAD_LETTERS_OPEN = Gauge(
     "Dead letters neither replayed nor discarded",
     multiprocess_mode="mostrecent",
 )
+ROWS_REFUSED_ERASED = Counter(
+    "mindlake_ingest_rows_refused_erased_total",
+    "Rows not landed because their user was erased (a consent tombstone, no data key)",
+)
 PII_FINDINGS = Counter(
     "mindlake_ingest_pii_findings_total", "PII found and anonymized in free text", ["entity"]
 )

@@ -101,6 +101,15 @@ class QualityDaily(Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+# The user a dead letter is about, as the ingest path reads it: `user_id` (logs, CSV rows),
+# else Segment's userId, else `anon:<anonymousId>` (schemas.SegmentEvent). Indexed; a query
+# must use this exact expression to use the index.
+DEAD_LETTER_USER = (
+    "coalesce(nullif(payload ->> 'userId', ''), nullif(payload ->> 'user_id', ''),"
+    " 'anon:' || nullif(coalesce(payload ->> 'anonymousId', payload ->> 'anonymous_id'), ''))"
+)
+
+
 class DeadLetter(Base):
     """A rejected entry, kept to inspect, replay or discard (services/ingest/deadletter.py).
 
@@ -129,6 +138,11 @@ class DeadLetter(Base):
         Index("ix_dead_letters_received_at", "received_at"),
         Index("ix_dead_letters_open", "source", "id", postgresql_where=text("status = 'open'")),
         Index("ix_dead_letters_unscrubbed", "id", postgresql_where=text("scrubbed_at IS NULL")),
+        # erasure finds a user's rejected entries by these (services/ingest/subject_stores.py)
+        Index("ix_dead_letters_user", text(f"({DEAD_LETTER_USER})")),
+        Index(
+            "ix_dead_letters_raw", "id", postgresql_where=text("jsonb_typeof(payload) <> 'object'")
+        ),
     )
 
 

@@ -86,9 +86,9 @@ async def outbox_depth(conn: AsyncConnection) -> tuple[int, float]:
 
 
 # Session-level advisory locks: freed when their connection dies, so a killed flusher frees
-# its batch for recovery. One per claimed batch, and one for writing the raw table.
+# its batch for recovery. One per claimed batch; writing the raw table takes
+# libs.common.lake_locks (erasure and retention write it too).
 BATCH_LOCK = "hashtext('mindlake-ingest-flush-batch')"
-WRITE_LOCK = "hashtext('mindlake-ingest-raw-write')"
 
 
 async def lock_batch(conn: AsyncConnection, batch_id: int) -> bool:
@@ -103,18 +103,6 @@ async def unlock_batch(conn: AsyncConnection, batch_id: int) -> None:
     await conn.execute(
         text(f"SELECT pg_advisory_unlock({BATCH_LOCK}, (:b % 2147483647)::int)"), {"b": batch_id}
     )
-
-
-async def take_write_lock(conn: AsyncConnection, *, wait: bool = True) -> bool:
-    """One writer of the raw table at a time (S3 has no atomic rename for the Delta log)."""
-    if wait:
-        await conn.execute(text(f"SELECT pg_advisory_lock({WRITE_LOCK}, 0)"))
-        return True
-    return bool(await conn.scalar(text(f"SELECT pg_try_advisory_lock({WRITE_LOCK}, 0)")))
-
-
-async def release_write_lock(conn: AsyncConnection) -> None:
-    await conn.execute(text(f"SELECT pg_advisory_unlock({WRITE_LOCK}, 0)"))
 
 
 async def batch_is_claimed(conn: AsyncConnection, batch_id: int) -> bool:
@@ -194,6 +182,28 @@ async def mark_landed(
         text("UPDATE ingest.outbox SET flushed_at = now(), payload = NULL WHERE flush_batch = :b"),
         {"b": batch_id},
     )
+
+
+async def tombstoned(conn: AsyncConnection, subject_keys: Sequence[str]) -> set[str]:
+    """The subjects among these that were erased (consent.tombstones: their data is refused)."""
+    if not subject_keys:
+        return set()
+    result = await conn.execute(
+        text("SELECT subject_key FROM consent.tombstones WHERE subject_key = ANY(:k)"),
+        {"k": list(subject_keys)},
+    )
+    return {str(r[0]) for r in result}
+
+
+async def drop_outbox_rows(conn: AsyncConnection, batch_id: int, user_ids: Sequence[str]) -> int:
+    """Retire a batch's rows of erased users by deleting them: no trace of them stays behind."""
+    if not user_ids:
+        return 0
+    result = await conn.execute(
+        text("DELETE FROM ingest.outbox WHERE flush_batch = :b AND user_id = ANY(:u)"),
+        {"b": batch_id, "u": list(user_ids)},
+    )
+    return int(result.rowcount)
 
 
 async def save_identifiers(conn: AsyncConnection, rows: Sequence[tuple[str, str, str]]) -> None:

@@ -10,12 +10,14 @@ from celery import shared_task
 
 from libs.common.contracts import TaskName
 from libs.common.lake import Lake
+from libs.common.subject_rights import run_step_task
 from services.ingest.config import get_ingest_settings
 from services.ingest.deadletter_scrub import scrub_pending
 from services.ingest.flush import flush_outbox
 from services.ingest.maintenance import compact, prune_outbox
 from services.ingest.pull.dispatch import claim_due_jobs, send_run
 from services.ingest.pull.runner import run_pull
+from services.ingest.subject_stores import HANDLERS
 
 
 @shared_task(name=TaskName.INGEST_FLUSH, soft_time_limit=900, time_limit=960, acks_late=True)
@@ -60,3 +62,11 @@ def pull_run(*, job_id: int, trigger: str = "schedule") -> dict[str, Any]:
     """Run one pull job. Safe to repeat: a run lands only what is past the job's position."""
     settings = get_ingest_settings()
     return asdict(asyncio.run(run_pull(job_id, settings, Lake(settings), trigger=trigger)))
+
+
+@shared_task(
+    name=TaskName.INGEST_SUBJECT_STEP, acks_late=True, soft_time_limit=1800, time_limit=1900
+)
+def subject_step(request_id: str, store: str, phase: str) -> str:
+    """Collect or erase one user's data in one ingest store (subject_stores.HANDLERS)."""
+    return run_step_task(HANDLERS, request_id, store, phase)

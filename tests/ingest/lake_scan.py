@@ -1,26 +1,40 @@
 """Reading back everything under a lake root: every object's bytes, and the decoded text of every
-Parquet file, so a search cannot miss a value hidden by compression."""
+Parquet file, so a search cannot miss a value hidden by compression. Given the users' data keys,
+encrypted values are decrypted first, so a search also checks what scrubbing left in the text;
+without them it sees what is stored (ciphertext)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from libs.common.crypto import get_data_keys
+from libs.common.db import get_engine
 from libs.common.lake import Lake
+from libs.common.lake_crypto import RAW_EVENTS_COLUMNS, SUBJECT_COLUMN, decrypt_table, keys_for
 
 
-def lake_texts(lake: Lake, prefix: str = "") -> dict[str, str]:
+def lake_texts(
+    lake: Lake, prefix: str = "", keys: Mapping[str, bytes] | None = None
+) -> dict[str, str]:
     """Object path -> searchable text (Parquet decoded to its values; others as raw text)."""
     texts: dict[str, str] = {}
     for obj in lake.list(prefix):
         data = lake.read_bytes(obj.path)
         if obj.path.endswith(".parquet"):
             table = pq.read_table(io.BytesIO(data))
+            if keys is not None and SUBJECT_COLUMN in table.column_names:
+                strings = [
+                    f.name for f in table.schema if f.name != SUBJECT_COLUMN and _is_string(f.type)
+                ]
+                table = decrypt_table(table, keys, strings)
             values = []
             for column in table.columns:
-                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                if _is_string(column.type):
                     values.extend(v for v in column.to_pylist() if v)
             texts[obj.path] = "\n".join(values)
         else:
@@ -28,10 +42,42 @@ def lake_texts(lake: Lake, prefix: str = "") -> dict[str, str]:
     return texts
 
 
-def find(lake: Lake, needles: list[str], prefix: str = "") -> list[tuple[str, str]]:
+def _is_string(kind: pa.DataType) -> bool:
+    # delta-rs writes the files a DELETE or MERGE rewrites with string_view columns
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def find(
+    lake: Lake, needles: list[str], prefix: str = "", keys: Mapping[str, bytes] | None = None
+) -> list[tuple[str, str]]:
     """(path, needle) for every needle found anywhere under the prefix."""
     hits = []
-    for path, content in lake_texts(lake, prefix).items():
+    for path, content in lake_texts(lake, prefix, keys).items():
         lowered = content.lower()
         hits.extend((path, n) for n in needles if n.lower() in lowered)
     return hits
+
+
+async def all_keys() -> dict[str, bytes]:
+    async with get_engine().connect() as conn:
+        return await get_data_keys().all(conn)
+
+
+async def decrypted_rows(
+    lake: Lake, path: str, columns: Iterable[str] = RAW_EVENTS_COLUMNS
+) -> list[dict[str, Any]]:
+    """A Delta table's rows as a reader sees them: encrypted columns decrypted."""
+    table = lake.delta_table(path)
+    if table is None:
+        return []
+    rows = table.to_pyarrow_table()
+    async with get_engine().connect() as conn:
+        keys = await keys_for(conn, rows, get_data_keys())
+    return decrypt_table(rows, keys, columns).to_pylist()
+
+
+def stored_rows(lake: Lake, path: str) -> list[dict[str, Any]]:
+    table = lake.delta_table(path)
+    return [] if table is None else table.to_pyarrow_table().to_pylist()

@@ -331,7 +331,7 @@ async def test_uploads_feed_the_quality_report(csv_client: Any) -> None:
 async def test_interactions_carry_a_keyed_subject_for_erasure(
     csv_client: Any, lake_settings: Any
 ) -> None:
-    from services.ingest.subjects import subject_key
+    from libs.common.subjects import subject_key
 
     t = tenant()
     await upload(csv_client, BAD_CSV.encode(), t)

@@ -20,14 +20,18 @@ import pytest
 from sqlalchemy import text
 
 from libs.common.auth import Scope, create_key
+from libs.common.crypto import is_encrypted
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
+from libs.common.lake_crypto import PULLED_COLUMNS
+from libs.common.subjects import subject_key
 from services.ingest.config import IngestSettings
 from services.ingest.pull import repository, runner
 from services.ingest.pull.dispatch import claim_due_jobs
 from services.ingest.pull.runner import run_pull
 from services.ingest.pull.schedule import next_run
 from services.ingest.pull.schemas import table_path
+from tests.ingest.lake_scan import decrypted_rows, stored_rows
 
 SOURCE_DSN = os.environ["MINDLAKE_DATABASE_URL"].replace("+asyncpg", "")
 EVERY_MINUTE = {"interval_s": 60}
@@ -82,13 +86,13 @@ async def sql(statement: str, **params: Any) -> None:
         await conn.execute(text(statement), params)
 
 
-def landed(settings: IngestSettings, name: str) -> list[dict[str, Any]]:
-    table = Lake(settings).delta_table(table_path(name))
-    return [] if table is None else table.to_pyarrow_table().to_pylist()
+async def landed(settings: IngestSettings, name: str) -> list[dict[str, Any]]:
+    """The job's rows as a reader sees them: records of known users decrypted."""
+    return await decrypted_rows(Lake(settings), table_path(name), PULLED_COLUMNS)
 
 
-def records(settings: IngestSettings, name: str) -> list[dict[str, Any]]:
-    return [orjson.loads(r["record"]) for r in landed(settings, name)]
+async def records(settings: IngestSettings, name: str) -> list[dict[str, Any]]:
+    return [orjson.loads(r["record"]) for r in await landed(settings, name)]
 
 
 async def source_table() -> str:
@@ -151,19 +155,46 @@ async def test_postgres_job_lands_new_rows_exactly_once(
     fourth = await run_pull(job["id"], settings, lake, trigger="manual")
     assert fourth.state == "empty"
 
-    rows = records(settings, job["name"])
+    rows = await records(settings, job["name"])
     assert sorted(r["id"] for r in rows) == list(range(15))
     assert not any("@example.com" in r["note"] for r in rows)  # free text scrubbed
     assert all(not r["user_id"].startswith("user-") for r in rows)  # subject hashed
-    lake_rows = landed(settings, job["name"])
+    lake_rows = await landed(settings, job["name"])
     assert {r["subject_key"] for r in lake_rows} == {r["user_id"] for r in rows}
     assert all(r["pii_findings"] >= 1 for r in lake_rows)
+    stored = stored_rows(lake, table_path(job["name"]))
+    assert all(is_encrypted(r["record"]) for r in stored)  # a known user's: sealed with their key
     assert (await job_row(job["id"]))["cursor"]["t"] == "datetime"
     from services.ingest import quality
 
     async with get_engine().connect() as conn:
         figures = {(f.source, f.data_type): f for f in await quality.report(conn)}
     assert figures[(job["name"], "pull")].accepted == 15  # the quality report counts runs
+
+
+async def test_records_of_an_erased_user_are_not_pulled(
+    admin: Any, lake_settings: IngestSettings
+) -> None:
+    table = await source_table()
+    gone, kept = f"gone-{uuid.uuid4().hex[:8]}", f"kept-{uuid.uuid4().hex[:8]}"
+    for i, user in enumerate([gone, kept, gone, kept]):
+        await sql(
+            f"INSERT INTO pull_source_test.{table} VALUES (:id, :user, 'a note', :at)",
+            id=i,
+            user=user,
+            at=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+    await sql(
+        "INSERT INTO consent.tombstones (subject_key, request_id, erased_at)"
+        " VALUES (:s, :r, now())",
+        s=subject_key(gone, lake_settings),
+        r=str(uuid.uuid4()),
+    )
+    job = await create(admin, postgres_job(table))
+    assert (await run_pull(job["id"], lake_settings, Lake(lake_settings))).state == "landed"
+    rows = await records(lake_settings, job["name"])
+    assert sorted(r["id"] for r in rows) == [1, 3]
+    assert {r["user_id"] for r in rows} == {subject_key(kept, lake_settings)}
 
 
 async def test_crash_between_lake_commit_and_postgres_update_duplicates_nothing(
@@ -185,7 +216,7 @@ async def test_crash_between_lake_commit_and_postgres_update_duplicates_nothing(
     with pytest.raises(Crash):
         await run_pull(job["id"], lake_settings, lake)
     monkeypatch.undo()
-    assert len(landed(lake_settings, job["name"])) == 6
+    assert len(await landed(lake_settings, job["name"])) == 6
     assert (await job_row(job["id"]))["cursor"] is None  # Postgres's copy is behind
 
     again = await run_pull(job["id"], lake_settings, lake)
@@ -193,7 +224,7 @@ async def test_crash_between_lake_commit_and_postgres_update_duplicates_nothing(
     await insert_rows(table, range(6, 9), at=start)
     assert (await run_pull(job["id"], lake_settings, lake)).rows == 3
 
-    ids = [r["id"] for r in records(lake_settings, job["name"])]
+    ids = [r["id"] for r in (await records(lake_settings, job["name"]))]
     assert sorted(ids) == list(range(9))
     async with get_engine().connect() as conn:
         states = (
@@ -260,7 +291,7 @@ async def test_file_drop_takes_each_file_once(admin: Any, lake_settings: IngestS
     assert (second.files, second.rows) == (1, 2)
     assert (await run_pull(job["id"], lake_settings, lake)).state == "empty"
 
-    rows = landed(lake_settings, job["name"])
+    rows = await landed(lake_settings, job["name"])
     assert len(rows) == 8
     assert sorted(r["source_position"] for r in rows)[0] == "batch-1.jsonl:1"
     assert not any("555-123-4567" in r["record"] for r in rows)
@@ -343,7 +374,7 @@ async def test_http_job_lands_its_records_incrementally(
     assert (await run_pull(job["id"], lake_settings, lake)).state == "empty"
     items.append({"id": 4, "mood": "low", "text": "note 4"})
     assert (await run_pull(job["id"], lake_settings, lake)).rows == 1
-    assert sorted(r["id"] for r in records(lake_settings, job["name"])) == [1, 2, 3, 4]
+    assert sorted(r["id"] for r in (await records(lake_settings, job["name"]))) == [1, 2, 3, 4]
 
 
 # --- schedule -------------------------------------------------------------------------------
@@ -463,4 +494,4 @@ async def test_run_now_through_a_real_worker(admin: Any, tmp_path: Path) -> None
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
-    assert sorted(r["id"] for r in records(settings, job["name"])) == [0, 1, 2, 3]
+    assert sorted(r["id"] for r in (await records(settings, job["name"]))) == [0, 1, 2, 3]

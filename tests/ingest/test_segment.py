@@ -27,7 +27,7 @@ from libs.common.auth import Scope, create_key
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
 from services.ingest.flush import flush_outbox
-from tests.ingest.lake_scan import find
+from tests.ingest.lake_scan import all_keys, decrypted_rows, find
 
 REPO = Path(__file__).resolve().parents[2]
 EMAIL = "ada.quillfeather@example.org"
@@ -130,9 +130,9 @@ async def outbox(ids: list[str]) -> dict[str, dict[str, Any]]:
                 for r in rows}  # fmt: skip
 
 
-def raw_rows(settings: Any) -> list[dict[str, Any]]:
-    table = Lake(settings).delta_table(settings.ingest_raw_table)
-    return [] if table is None else table.to_pyarrow_table().to_pylist()
+async def raw_rows(settings: Any) -> list[dict[str, Any]]:
+    """The raw table's rows, body and extras decrypted as a reader sees them."""
+    return await decrypted_rows(Lake(settings), settings.ingest_raw_table)
 
 
 @pytest.mark.parametrize("sdk", ["segment", "rudderstack"])
@@ -158,7 +158,7 @@ async def test_every_call_of_the_sdk_lands_in_the_lake(
     assert {r["user_id"] for r in held.values()} == {user}
 
     await flush_outbox(lake_settings, Lake(lake_settings))
-    rows = {r["event_id"]: r for r in raw_rows(lake_settings)}
+    rows = {r["event_id"]: r for r in (await raw_rows(lake_settings))}
     assert set(rows) == set(ids.values())  # messageId is the event_id
     track = orjson.loads(rows[ids["track"]]["body"])
     assert track["type"] == "track" and track["event"] == "Journal Entry Saved"
@@ -175,7 +175,8 @@ async def test_every_call_of_the_sdk_lands_in_the_lake(
     traits = identify.get("traits") or identify["context"]["traits"]
     assert traits["email"].startswith("<EMAIL_ADDRESS:") and traits["plan"] == "premium"
     assert traits["phone"].startswith("<PHONE_NUMBER:")
-    assert find(Lake(lake_settings), [EMAIL, PHONE, NAME, write_key]) == []
+    needles = [EMAIL, PHONE, NAME, write_key]
+    assert find(Lake(lake_settings), needles, keys=await all_keys()) == []
 
     async with get_engine().connect() as conn:  # known identifiers, for scrubbing their texts
         kinds = dict(
@@ -203,7 +204,7 @@ async def test_a_resent_message_id_is_a_duplicate(
     client.shutdown()
     await flush_outbox(lake_settings, Lake(lake_settings))
     assert errors.seen == []
-    assert [r["event_id"] for r in raw_rows(lake_settings)] == [message_id]
+    assert [r["event_id"] for r in (await raw_rows(lake_settings))] == [message_id]
 
     auth = {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
     message = {"type": "track", "userId": "u_dup", "event": "X", "messageId": message_id}

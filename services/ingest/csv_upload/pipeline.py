@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from libs.common.lake import Lake
+from libs.common.subjects import subject_key
 from services.ingest.csv_upload import rules, tables
 from services.ingest.csv_upload.datatypes import DataType
-from services.ingest.subjects import subject_key
 
 SAMPLE_ROWS = 10
 READ_BLOCK_BYTES = 1 << 20

@@ -14,19 +14,22 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.crypto import get_data_keys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from services.ingest import quality
+from services.ingest import metrics, quality
+from services.ingest import repository as ingest_repository
 from services.ingest.config import IngestSettings
 from services.ingest.pull import repository
 from services.ingest.pull.fetched import Fetched, SourceFailed
 from services.ingest.pull.source_files import fetch_files
 from services.ingest.pull.source_http import fetch_http
 from services.ingest.pull.source_postgres import fetch_postgres
-from services.ingest.pull.table import PulledTable, build_rows
+from services.ingest.pull.table import PulledTable, build_rows, encrypt_records, subjects_of
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +104,7 @@ async def _run_locked(
                 landing=job["landing"],
                 settings=settings,
             )
+            rows = await seal(engine, rows)
             version = table.append(rows, run_id=run_id, cursor=fetched.cursor, files=fetched.files)
     except SourceFailed as exc:
         return await _failed(engine, job_id, run_id, str(exc), report)
@@ -138,6 +142,19 @@ async def _run_locked(
         lake_version=version,
     )
     return report
+
+
+async def seal(engine: AsyncEngine, rows: pa.Table) -> pa.Table:
+    """Encrypt records of known users; drop those of erased users (a tombstone, no key)."""
+    async with engine.begin() as conn:  # its own transaction: new keys commit before use
+        subjects = subjects_of(rows)
+        keys = await get_data_keys().for_subjects(conn, subjects, create=True)
+        for gone in await ingest_repository.tombstoned(conn, sorted(keys)):
+            del keys[gone]  # a cached key can outlive its user's erasure by the cache TTL
+    sealed = encrypt_records(rows, keys)
+    if sealed.num_rows < rows.num_rows:
+        metrics.ROWS_REFUSED_ERASED.inc(rows.num_rows - sealed.num_rows)
+    return sealed
 
 
 async def _recover(

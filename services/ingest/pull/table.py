@@ -3,24 +3,29 @@
 Each run appends in one commit whose commit info carries the run id and the job's new
 position (cursor or files taken): rows and position become durable together, so after a crash
 between the commit and the Postgres update the next run takes the position from the table.
-Only non-identifying columns get file statistics (see raw_table.py for why).
+Only non-identifying columns get file statistics (see raw_table.py for why). A record whose
+user is known (`subject_field`) is encrypted with that user's data key, like raw events'
+free text; a record of an erased user is not landed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, WriterProperties, write_deltalake
 
 from libs.common.lake import Lake
+from libs.common.lake_crypto import PULLED_COLUMNS, SUBJECT_COLUMN, encrypt_values
 from libs.common.pii import get_scrubber
 from libs.common.settings import CommonSettings
+from libs.common.subjects import subject_key
 from services.ingest.pull.schemas import table_path
-from services.ingest.subjects import subject_key
 
 RUN_KEY = "mindlake.pull_run"
 CURSOR_KEY = "mindlake.pull_cursor"
@@ -94,6 +99,24 @@ def build_rows(
         },
         schema=SCHEMA,
     )
+
+
+def subjects_of(rows: pa.Table) -> list[str]:
+    return [str(s) for s in pc.unique(rows[SUBJECT_COLUMN].drop_null()).to_pylist()]
+
+
+def encrypt_records(rows: pa.Table, keys: Mapping[str, bytes]) -> pa.Table:
+    """Records of a known user sealed with their key; those of a user with no key (erased)
+    dropped; records with no user stay as they are (scrubbed, not encrypted)."""
+    subjects = rows[SUBJECT_COLUMN]
+    refused = pc.and_(
+        pc.is_valid(subjects), pc.invert(pc.is_in(subjects, pa.array(list(keys), pa.string())))
+    )
+    rows = rows.filter(pc.invert(pc.fill_null(refused, False)))
+    (column,) = PULLED_COLUMNS
+    sealed = encrypt_values(rows[column].to_pylist(), rows[SUBJECT_COLUMN].to_pylist(), keys)
+    index = rows.schema.get_field_index(column)
+    return rows.set_column(index, rows.schema.field(index), pa.array(sealed, pa.string()))
 
 
 def _strings(value: Any, i: int, container: Any, key: Any, out: list[tuple[int, Any, Any]]) -> None:

@@ -1,7 +1,7 @@
 """The keyed hash that stands for a user in lake tables (`subject_key`).
 
 Erasure deletes by it, so a Delta DELETE predicate never writes a user id into a table log.
-Kept apart from landing.py so that light modules need not import the PII stack.
+In libs/common: every service finds a user's rows, keys and tombstone by it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,136 @@
+"""Encrypting and decrypting a lake table's free-text columns, a whole column at a time.
+
+Each value is sealed with its row's user's data key (libs.common.crypto: AES-256-GCM, the
+row's `subject_key` as associated data), in the same `enc1:` format as `encrypt_text`. One
+AES-GCM object per user per call, not per value: about a third less time per value.
+
+Reading: a value whose user has no key any more (erased: the key was destroyed) comes back
+null, and so does one that does not open with the key it should (a value moved to another
+user's row). A value that is not encrypted (written before encryption, or a pulled record
+with no known user) comes back as it is.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+from collections.abc import Iterable, Mapping, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.common.crypto import NONCE_BYTES, PREFIX, DataKeys
+
+# The encrypted string columns of each kind of lake table.
+RAW_EVENTS_COLUMNS = ("body", "extras")
+PULLED_COLUMNS = ("record",)
+SUBJECT_COLUMN = "subject_key"
+
+_PREFIX_LEN = len(PREFIX)
+
+
+def encrypt_values(
+    values: Sequence[str | None], subjects: Sequence[str | None], keys: Mapping[str, bytes]
+) -> list[str | None]:
+    """Each value sealed with its subject's key; nulls, and values of a subject with no key
+    (no subject), stay as they are: the caller decides whether such a row may land."""
+    ciphers: dict[str, AESGCM] = {}
+    out: list[str | None] = []
+    for value, subject in zip(values, subjects, strict=True):
+        if value is None or subject is None or (key := keys.get(subject)) is None:
+            out.append(value)
+            continue
+        cipher = ciphers.get(subject)
+        if cipher is None:
+            cipher = ciphers[subject] = AESGCM(key)
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = cipher.encrypt(nonce, value.encode(), subject.encode())
+        out.append(PREFIX + binascii.b2a_base64(nonce + sealed, newline=False).decode())
+    return out
+
+
+def decrypt_column(
+    values: pa.Array | pa.ChunkedArray,
+    subjects: pa.Array | pa.ChunkedArray,
+    keys: Mapping[str, bytes],
+) -> pa.Array:
+    """A string column decrypted row by row with each row's subject's key. Prefix tests,
+    prefix stripping and the merge are Arrow kernels; only base64 and AES-GCM run per value
+    in Python (`cryptography` holds the GIL, so threads would not help)."""
+    # Files rewritten by a Delta DELETE or MERGE hold string_view columns: read as string.
+    values = _one_chunk(values).cast(pa.string())
+    codes_array = pc.dictionary_encode(_one_chunk(subjects).cast(pa.string()))
+    names = codes_array.dictionary.to_pylist()
+    ciphers = [AESGCM(keys[n]) if n in keys else None for n in names]
+    aads = [str(n).encode() for n in names]
+    sealed = pc.fill_null(pc.starts_with(values, PREFIX), False)
+    flags = sealed.to_pylist()
+    bodies = pc.utf8_slice_codeunits(values, _PREFIX_LEN).to_pylist()
+    a2b = binascii.a2b_base64
+    out: list[str | None] = []
+    add = out.append
+    for body, code, flag in zip(bodies, codes_array.indices.to_pylist(), flags, strict=True):
+        cipher = ciphers[code] if flag and code is not None else None
+        if cipher is None:
+            add(None)  # not encrypted (merged back below), or shredded: the key is gone
+            continue
+        raw = a2b(body)
+        try:
+            add(cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aads[code]).decode())
+        except InvalidTag:
+            add(None)  # not this user's value (moved to another row), or tampered with
+    return pc.if_else(sealed, pa.array(out, pa.string()), values)
+
+
+def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        return column.combine_chunks()
+    return column
+
+
+def decrypt_values(
+    values: Sequence[str | None], subjects: Sequence[str | None], keys: Mapping[str, bytes]
+) -> list[str | None]:
+    column = decrypt_column(pa.array(values, pa.string()), pa.array(subjects, pa.string()), keys)
+    return column.to_pylist()  # type: ignore[no-any-return]
+
+
+def decrypt_table(
+    table: pa.Table,
+    keys: Mapping[str, bytes],
+    columns: Iterable[str] = RAW_EVENTS_COLUMNS,
+    *,
+    subject_column: str = SUBJECT_COLUMN,
+) -> pa.Table:
+    """The table with `columns` (those it has) decrypted. Needs the subject column."""
+    subjects = table.column(subject_column)
+    for name in columns:
+        index = table.schema.get_field_index(name)
+        if index < 0:
+            continue
+        plain = decrypt_column(table.column(index), subjects, keys)
+        table = table.set_column(index, pa.field(name, pa.string(), nullable=True), plain)
+    return table
+
+
+def subjects_in(table: pa.Table, subject_column: str = SUBJECT_COLUMN) -> list[str]:
+    unique = pc.unique(table.column(subject_column).drop_null())
+    return [str(s) for s in unique.to_pylist()]
+
+
+async def keys_for(conn: AsyncConnection, table: pa.Table, data_keys: DataKeys) -> dict[str, bytes]:
+    """The live keys of the table's users (never creates one)."""
+    return await data_keys.for_subjects(conn, subjects_in(table))
+
+
+async def read_decrypted(
+    conn: AsyncConnection,
+    table: pa.Table,
+    data_keys: DataKeys,
+    columns: Iterable[str] = RAW_EVENTS_COLUMNS,
+) -> pa.Table:
+    """A reader's one call: fetch the table's users' keys, then decrypt."""
+    return decrypt_table(table, await keys_for(conn, table, data_keys), columns)

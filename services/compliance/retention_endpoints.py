@@ -1,0 +1,130 @@
+"""Admin API of retention (/v1/retention) and the compliance report (/v1/compliance/report)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Path, Query, Request
+
+from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
+from libs.common.auth import Principal, Scope, require_scope
+from libs.common.contracts import TaskName
+from libs.common.db import get_engine
+from libs.common.errors import NotFound, ServiceError
+from libs.common.lake import Lake
+from services.compliance import report, retention_repository
+from services.compliance.config import get_compliance_settings
+from services.compliance.retention_schemas import (
+    PolicyList,
+    PolicyOut,
+    PolicyUpdate,
+    RunList,
+    RunOut,
+    RunQueued,
+)
+from services.compliance.worker import celery_app
+
+router = APIRouter(tags=["retention and reports"])
+AdminPrincipal = Annotated[Principal, require_scope(Scope.ADMIN)]
+AuditReader = Annotated[Principal, require_scope(Scope.AUDIT_READ)]
+Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+async def _audit(request: Request, principal: Principal, action: AuditAction, asset: str) -> None:
+    await audit(
+        entry_from_request(
+            request, principal, purpose=AuditPurpose.Admin, action=action, asset=asset, subject=None
+        )
+    )
+
+
+@router.get("/v1/retention/policies", response_model=PolicyList)
+async def list_policies(request: Request, principal: AdminPrincipal) -> PolicyList:
+    async with get_engine().connect() as conn:
+        policies = await retention_repository.policies(conn)
+    await _audit(request, principal, AuditAction.Read, "compliance.retention_policies")
+    return PolicyList(items=[PolicyOut.model_validate(p) for p in policies])
+
+
+@router.put("/v1/retention/policies/{zone}/{data_type}", response_model=PolicyOut)
+async def set_policy(
+    request: Request, principal: AdminPrincipal, zone: Name, data_type: Name, body: PolicyUpdate
+) -> PolicyOut:
+    """Change how many days one kind of data is kept; the next run applies it."""
+    async with get_engine().begin() as conn:
+        policy = await retention_repository.set_days(
+            conn, zone, data_type, days=body.retention_days, updated_by=principal.key_id
+        )
+    if policy is None:
+        raise NotFound(f"no retention policy for {zone}/{data_type}")
+    await _audit(
+        request, principal, AuditAction.Write, f"compliance.retention_policies/{zone}/{data_type}"
+    )
+    return PolicyOut.model_validate(policy)
+
+
+@router.post("/v1/retention/run", response_model=RunQueued, status_code=202)
+async def run_now(request: Request, principal: AdminPrincipal) -> RunQueued:
+    """Queue a retention run now (the worker runs it); follow it in GET /v1/retention/runs."""
+    async with get_engine().begin() as conn:
+        run_id = await retention_repository.create_run(
+            conn, trigger="manual", requested_by=principal.key_id, status="queued"
+        )
+    await _audit(request, principal, AuditAction.Write, "compliance.retention_runs")
+    expires = get_compliance_settings().celery_task_expires_s
+    await anyio.to_thread.run_sync(  # the Redis client blocks
+        lambda: celery_app.send_task(
+            TaskName.COMPLIANCE_RETENTION, kwargs={"run_id": str(run_id)}, expires=expires
+        )
+    )
+    return RunQueued(id=run_id, status="queued")
+
+
+@router.get("/v1/retention/runs", response_model=RunList)
+async def list_runs(
+    request: Request,
+    principal: AdminPrincipal,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> RunList:
+    """The latest runs, newest first, with what each policy removed."""
+    async with get_engine().connect() as conn:
+        runs = await retention_repository.runs(conn, limit=limit)
+    await _audit(request, principal, AuditAction.Read, "compliance.retention_runs")
+    return RunList(items=[RunOut.model_validate(r) for r in runs])
+
+
+@router.get("/v1/compliance/report")
+async def get_report(
+    request: Request,
+    principal: AuditReader,
+    day: Annotated[str | None, Query(description="YYYY-MM-DD (UTC); default: yesterday")] = None,
+) -> dict[str, Any]:
+    """The day's compliance report: stored by the daily job, else computed now."""
+    today = datetime.now(UTC).date()
+    when = _day(day) if day is not None else date.fromordinal(today.toordinal() - 1)
+    if when > today:
+        raise ServiceError(
+            "no report for a future day", errors=[{"field": "day", "reason": "in the future"}]
+        )
+    settings = get_compliance_settings()
+    body = await report.load_or_build(
+        get_engine(), Lake(settings), settings.compliance_report_prefix, when
+    )
+    prefix = settings.compliance_report_prefix
+    await _audit(request, principal, AuditAction.Read, report.report_path(prefix, when))
+    return body
+
+
+def _day(value: str) -> date:
+    try:
+        if not DAY.fullmatch(value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ServiceError(
+            "the day is malformed", errors=[{"field": "day", "reason": "use YYYY-MM-DD"}]
+        ) from None

@@ -1,0 +1,1 @@
+"""Export service: training data and reports from the lake."""

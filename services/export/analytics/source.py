@@ -1,0 +1,111 @@
+"""The events a report may use: raw/events of a date range, of `analytics`-consenting users.
+
+Only the range's partitions are read (a filter on the partition column `event_date` prunes
+files; a pushed-down filter on a string column would fail on string_view files, see
+libs.common.lake.plain_strings). Consent is one bulk query per read. The user id is dropped
+as soon as consent is checked: everything downstream sees the keyed `subject_key` only.
+Bodies are decrypted for mood-service rows only (the one service whose body a report reads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.consent import query_allowed
+from libs.common.contracts import ConsentPurpose
+from libs.common.crypto import DataKeys
+from libs.common.lake import Lake, plain_strings
+from libs.common.lake_crypto import decrypt_table, subjects_in
+from libs.common.settings import CommonSettings
+
+RAW_EVENTS = "raw/events"
+MOOD_SERVICE = "mood-service"
+EVENT_COLUMNS = ["service", "event_date", "event_type", "subject_key", "event_time"]
+
+EVENTS_SCHEMA = pa.schema(
+    [
+        pa.field("service", pa.string()),
+        pa.field("event_date", pa.date32()),
+        pa.field("event_type", pa.string()),
+        pa.field("subject_key", pa.string()),
+        pa.field("event_time", pa.timestamp("us", tz="UTC")),
+    ]
+)
+MOOD_SCHEMA = pa.schema(
+    [
+        pa.field("event_date", pa.date32()),
+        pa.field("subject_key", pa.string()),
+        pa.field("score", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Events:
+    events: pa.Table  # EVENTS_SCHEMA, consenting users only
+    moods: pa.Table  # MOOD_SCHEMA: mood-service scores, consenting users only
+
+
+def _scan(lake: Lake, columns: list[str], where: ds.Expression) -> pa.Table | None:
+    table = lake.delta_table(RAW_EVENTS)
+    if table is None:
+        return None
+    return plain_strings(table.to_pyarrow_dataset().to_table(columns=columns, filter=where))
+
+
+async def consented(engine: AsyncEngine, rows: pa.Table, purpose: ConsentPurpose) -> pa.Table:
+    """`rows` of users who consent to `purpose` now (one bulk query), without `user_id`."""
+    if rows.num_rows == 0:
+        return rows.drop_columns(["user_id"])
+    users = [str(u) for u in pc.unique(rows.column("user_id")).to_pylist()]
+    async with engine.connect() as conn:
+        allowed = await query_allowed(conn, users, purpose)
+    keep = pc.is_in(rows.column("user_id"), value_set=pa.array(allowed, pa.string()))
+    return rows.filter(keep).drop_columns(["user_id"])
+
+
+def _mood_score(body: str | None) -> float | None:
+    if body is None:
+        return None  # erased meanwhile: the key is gone
+    score = orjson.loads(body).get("score")
+    return float(score) if isinstance(score, int | float) else None
+
+
+async def load(
+    lake: Lake, engine: AsyncEngine, settings: CommonSettings, start: date, end: date
+) -> Events:
+    """Consenting users' events with `start <= event_date < end`."""
+    in_range = (ds.field("event_date") >= pa.scalar(start, pa.date32())) & (
+        ds.field("event_date") < pa.scalar(end, pa.date32())
+    )
+    raw = _scan(lake, [*EVENT_COLUMNS, "user_id"], in_range)
+    if raw is None:
+        return Events(EVENTS_SCHEMA.empty_table(), MOOD_SCHEMA.empty_table())
+    events = (await consented(engine, raw, ConsentPurpose.ANALYTICS)).select(EVENT_COLUMNS)
+
+    mood_rows = _scan(
+        lake,
+        ["event_date", "user_id", "subject_key", "body"],
+        in_range & (ds.field("service") == MOOD_SERVICE),
+    )
+    assert mood_rows is not None
+    mood_rows = await consented(engine, mood_rows, ConsentPurpose.ANALYTICS)
+    async with engine.connect() as conn:
+        keys = await DataKeys(settings).for_subjects(conn, subjects_in(mood_rows))
+    bodies = decrypt_table(mood_rows, keys, ("body",)).column("body").to_pylist()
+    moods = pa.table(
+        {
+            "event_date": mood_rows.column("event_date"),
+            "subject_key": mood_rows.column("subject_key"),
+            "score": pa.array([_mood_score(b) for b in bodies], pa.float64()),
+        },
+        schema=MOOD_SCHEMA,
+    )
+    return Events(events.cast(EVENTS_SCHEMA), moods.filter(pc.is_valid(moods.column("score"))))

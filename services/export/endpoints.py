@@ -1,0 +1,178 @@
+"""Admin API of training-data exports: start, follow, list, download."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+
+from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
+from libs.common.auth import Principal, Scope, require_scope
+from libs.common.contracts import TaskName
+from libs.common.db import get_engine
+from libs.common.errors import NotFound, ServiceError
+from libs.common.lake import get_lake
+from services.export import download, repository
+from services.export.config import get_export_settings
+from services.export.repository import Status
+from services.export.runner import spec_body
+from services.export.schemas import ExportCreate, ExportList, ExportOut, ExportQueued
+from services.export.worker import celery_app
+
+router = APIRouter(prefix="/v1/exports", tags=["exports"])
+Admin = Annotated[Principal, require_scope(Scope.ADMIN)]
+
+
+async def _audit(
+    request: Request,
+    principal: Principal,
+    action: AuditAction,
+    asset: str,
+    purpose: AuditPurpose = AuditPurpose.Admin,
+) -> None:
+    await audit(
+        entry_from_request(
+            request, principal, purpose=purpose, action=action, asset=asset, subject=None
+        )
+    )
+
+
+def _out(row: dict[str, Any]) -> ExportOut:
+    files = {name: path.rsplit("/", 1)[-1] for name, path in (row["paths"] or {}).items()}
+    return ExportOut(
+        **{k: v for k, v in row.items() if k not in ("paths", "superseded")}, files=files
+    )
+
+
+def _check(body: ExportCreate, max_days: int) -> None:
+    errors = []
+    today = datetime.now(UTC).date()
+    if body.end_date < body.start_date:
+        errors.append({"field": "end_date", "reason": "before start_date"})
+    elif (body.end_date - body.start_date).days + 1 > max_days:
+        errors.append({"field": "end_date", "reason": f"the range exceeds {max_days} days"})
+    if body.start_date > today:
+        errors.append({"field": "start_date", "reason": "in the future"})
+    if "parquet" in body.formats and "jsonl" not in body.formats:
+        errors.append({"field": "formats", "reason": "parquet comes beside jsonl, not alone"})
+    if errors:
+        raise ServiceError("the export request is invalid", errors=errors)
+
+
+@router.post(
+    "", status_code=202, response_model=ExportQueued, summary="Start an AI training export"
+)
+async def create_export(request: Request, body: ExportCreate, principal: Admin) -> JSONResponse:
+    settings = get_export_settings()
+    _check(body, settings.export_max_days)
+    spec = spec_body(
+        settings,
+        start=body.start_date,
+        end=body.end_date,
+        services=body.services,
+        min_quality=body.min_quality,
+        formats=list(body.formats),
+    )
+    async with get_engine().begin() as conn:
+        export_id = await repository.create(conn, spec=spec, requested_by=principal.key_id)
+    await _audit(request, principal, AuditAction.Write, f"export/{export_id}")
+    await anyio.to_thread.run_sync(  # after the commit; the Redis client blocks
+        lambda: celery_app.send_task(
+            TaskName.EXPORT_RUN, args=[str(export_id)], expires=settings.celery_task_expires_s
+        )
+    )
+    url = f"/v1/exports/{export_id}"
+    queued = ExportQueued(id=export_id, status=Status.QUEUED, status_url=url)
+    return JSONResponse(queued.model_dump(mode="json"), status_code=202, headers={"Location": url})
+
+
+def _cursor(row: dict[str, Any]) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, export_id = raw.split("|")
+        return datetime.fromisoformat(at), uuid.UUID(export_id)
+    except ValueError:
+        raise ServiceError(
+            "the cursor is malformed", errors=[{"field": "cursor", "reason": "use next_cursor"}]
+        ) from None
+
+
+@router.get("", response_model=ExportList, summary="Exports, newest first")
+async def list_exports(
+    request: Request,
+    principal: Admin,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ExportList:
+    limit = min(limit, get_export_settings().export_list_page_max)
+    before = _parse_cursor(cursor) if cursor else None
+    async with get_engine().connect() as conn:
+        rows = await repository.page(conn, limit=limit + 1, before=before)
+    await _audit(request, principal, AuditAction.Read, "export/exports")
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return ExportList(
+        items=[_out(r) for r in rows], next_cursor=_cursor(rows[-1]) if more else None
+    )
+
+
+async def _row(export_id: uuid.UUID) -> dict[str, Any]:
+    async with get_engine().connect() as conn:
+        row = await repository.get(conn, export_id)
+    if row is None:
+        raise NotFound(f"no export {export_id}")
+    return row
+
+
+@router.get(
+    "/{export_id}", response_model=ExportOut, summary="An export: status, progress, manifest"
+)
+async def get_export(request: Request, export_id: uuid.UUID, principal: Admin) -> ExportOut:
+    row = await _row(export_id)
+    await _audit(request, principal, AuditAction.Read, f"export/{export_id}")
+    return _out(row)
+
+
+@router.get(
+    "/{export_id}/download",
+    summary="Download one file of a finished export (S3 lake: a redirect to a presigned URL)",
+    response_class=Response,
+)
+async def download_file(
+    request: Request,
+    export_id: uuid.UUID,
+    principal: Admin,
+    file: Annotated[str, Query(min_length=1, max_length=300, description="a name from `files`")],
+) -> Response:
+    row = await _row(export_id)
+    if row["status"] != Status.DONE:
+        raise ServiceError(
+            "the export is not finished",
+            errors=[{"field": "export_id", "reason": f"status is {row['status']}"}],
+        )
+    by_name = {p.rsplit("/", 1)[-1]: p for p in (row["paths"] or {}).values()}
+    path = by_name.get(file) or (row["paths"] or {}).get(file)
+    if path is None:
+        raise NotFound(f"export {export_id} has no file {file!r}; see its `files`")
+    lake = get_lake()
+    await _audit(request, principal, AuditAction.Read, path, purpose=AuditPurpose.MachineLearning)
+    if lake.is_s3:
+        ttl = get_export_settings().export_link_ttl_s
+        url = await anyio.to_thread.run_sync(lambda: download.presigned_url(lake, path, ttl))
+        return RedirectResponse(url, status_code=307)
+    name = path.rsplit("/", 1)[-1]
+    return StreamingResponse(
+        download.stream(lake, path),
+        media_type=download.media_type(name),
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,64 @@
+"""The export schema: export jobs and their lineage (which user fed which line of which file)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from libs.common.db import schema_metadata
+
+SCHEMA = "export"
+
+
+class Base(DeclarativeBase):
+    metadata = schema_metadata(SCHEMA)
+
+
+class ExportRow(Base):
+    """One export job. `paths` are its current files by name (`train_jsonl`, ..., `manifest`);
+    an erasure rewrites them under new names (`version` + 1) and lists the old ones in
+    `superseded` until they are deleted."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # ai_training
+    status: Mapped[str] = mapped_column(String(16))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONB)  # {stage, done, total}
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    average_quality: Mapped[float | None] = mapped_column(Float)
+    paths: Mapped[dict[str, str]] = mapped_column(JSONB)  # {train_jsonl: path, ..., manifest}
+    superseded: Mapped[list[str]] = mapped_column(JSONB)  # old files still to delete
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    version: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(64))  # API key id, `cli` or `beat`
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        Index("ix_exports_created_at_id", "created_at", "id"),
+    )
+
+
+class LineageRow(Base):
+    """Line `line` (1-based) of data file `file` came from the user with `subject_key`."""
+
+    __tablename__ = "lineage"
+
+    export_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
+    )
+    file: Mapped[str] = mapped_column(String(500), primary_key=True)
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_lineage_subject_key", "subject_key"),)

@@ -1,0 +1,181 @@
+"""Every query of the export jobs and their lineage."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.export.models import ExportRow
+
+
+class Status:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+KIND_AI_TRAINING = "ai_training"
+COLUMNS = ", ".join(c.name for c in ExportRow.__table__.columns)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+async def create(
+    conn: AsyncConnection, *, spec: dict[str, Any], requested_by: str, kind: str = KIND_AI_TRAINING
+) -> uuid.UUID:
+    export_id = uuid.uuid4()
+    await conn.execute(
+        text(
+            "INSERT INTO export.exports (id, kind, status, spec, progress, paths, superseded,"
+            " version, requested_by, created_at) VALUES (:id, :kind, 'queued',"
+            " CAST(:spec AS jsonb), CAST(:progress AS jsonb), '{}', '[]', 1, :by, :at)"
+        ),
+        {
+            "id": export_id,
+            "kind": kind,
+            "spec": _json(spec),
+            "progress": _json({"stage": "queued", "done": 0, "total": 0}),
+            "by": requested_by,
+            "at": datetime.now(UTC),
+        },
+    )
+    return export_id
+
+
+async def get(conn: AsyncConnection, export_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            text(f"SELECT {COLUMNS} FROM export.exports WHERE id = :id"),  # noqa: S608 - ours
+            {"id": export_id},
+        )
+    ).one_or_none()
+    return dict(row._mapping) if row else None
+
+
+async def page(
+    conn: AsyncConnection, *, limit: int, before: tuple[datetime, uuid.UUID] | None
+) -> list[dict[str, Any]]:
+    """Newest first; `before` is the (created_at, id) of the last row of the previous page."""
+    where = "WHERE (created_at, id) < (:at, :id)" if before else ""
+    rows = await conn.execute(
+        text(
+            f"SELECT {COLUMNS} FROM export.exports {where}"  # noqa: S608 - ours
+            " ORDER BY created_at DESC, id DESC LIMIT :limit"
+        ),
+        {"limit": limit, "at": before[0] if before else None, "id": before[1] if before else None},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def start(conn: AsyncConnection, export_id: uuid.UUID) -> dict[str, Any] | None:
+    """Mark the job running (a redelivered job runs again); None if unknown or finished."""
+    row = (
+        await conn.execute(
+            text(
+                "UPDATE export.exports SET status = 'running', started_at = :at, error = NULL"
+                " WHERE id = :id AND status <> 'done' RETURNING spec"
+            ),
+            {"id": export_id, "at": datetime.now(UTC)},
+        )
+    ).one_or_none()
+    return dict(row.spec) if row else None
+
+
+async def set_progress(
+    conn: AsyncConnection, export_id: uuid.UUID, stage: str, done: int, total: int
+) -> None:
+    await conn.execute(
+        text("UPDATE export.exports SET progress = CAST(:p AS jsonb) WHERE id = :id"),
+        {"id": export_id, "p": _json({"stage": stage, "done": done, "total": total})},
+    )
+
+
+async def finish(
+    conn: AsyncConnection,
+    export_id: uuid.UUID,
+    *,
+    paths: dict[str, str],
+    counts: dict[str, Any],
+    average_quality: float | None,
+    manifest: dict[str, Any],
+) -> None:
+    await conn.execute(
+        text(
+            "UPDATE export.exports SET status = 'done', finished_at = :at, paths ="
+            " CAST(:paths AS jsonb), counts = CAST(:counts AS jsonb), average_quality = :q,"
+            " manifest = CAST(:manifest AS jsonb),"
+            " progress = jsonb_set(progress, '{stage}', '\"done\"') WHERE id = :id"
+        ),
+        {
+            "id": export_id,
+            "at": datetime.now(UTC),
+            "paths": _json(paths),
+            "counts": _json(counts),
+            "q": average_quality,
+            "manifest": _json(manifest),
+        },
+    )
+
+
+async def fail(conn: AsyncConnection, export_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        text(
+            "UPDATE export.exports SET status = 'failed', finished_at = :at, error = :e"
+            " WHERE id = :id"
+        ),
+        {"id": export_id, "at": datetime.now(UTC), "e": error[:2000]},
+    )
+
+
+async def replace_lineage(
+    conn: AsyncConnection, export_id: uuid.UUID, rows: Iterable[tuple[str, str, int]]
+) -> int:
+    """The export's lineage: (subject_key, file, line) rows, written with COPY."""
+    await conn.execute(text("DELETE FROM export.lineage WHERE export_id = :id"), {"id": export_id})
+    records = [(export_id, file, line, key) for key, file, line in rows]
+    if records:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            "lineage",
+            schema_name="export",
+            columns=["export_id", "file", "line", "subject_key"],
+            records=records,
+        )
+    return len(records)
+
+
+async def lines_of(
+    conn: AsyncConnection, subject_key: str
+) -> dict[uuid.UUID, dict[str, list[int]]]:
+    """{export id: {file: [line, ...]}} of every exported line that came from the user."""
+    rows = await conn.execute(
+        text(
+            "SELECT export_id, file, line FROM export.lineage WHERE subject_key = :k"
+            " ORDER BY export_id, file, line"
+        ),
+        {"k": subject_key},
+    )
+    found: dict[uuid.UUID, dict[str, list[int]]] = {}
+    for export_id, file, line in rows:
+        found.setdefault(export_id, {}).setdefault(file, []).append(line)
+    return found
+
+
+async def tombstoned(conn: AsyncConnection, subject_keys: Sequence[str]) -> list[str]:
+    """Those of `subject_keys` that were erased (consent.tombstones)."""
+    if not subject_keys:
+        return []
+    rows = await conn.scalars(
+        text("SELECT subject_key FROM consent.tombstones WHERE subject_key = ANY(:k)"),
+        {"k": list(subject_keys)},
+    )
+    return list(rows.all())

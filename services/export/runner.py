@@ -1,0 +1,190 @@
+"""Running one export job: the pipeline, its progress, its results and lineage in Postgres.
+
+Shared by the `export.run` task, the beat's scheduled exports and `mindlake export`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from libs.common.db import one_shot_engine
+from libs.common.lake import Lake
+from services.export import metrics, repository, rewrite
+from services.export.config import ExportSettings
+from services.export.training.pipeline import (
+    DEFAULT_SERVICES,
+    ExportResult,
+    ExportSpec,
+    run_training_export,
+)
+
+log = structlog.get_logger(__name__)
+
+ProgressHook = Callable[[str, int, int], None]
+_FLUSH_S = 1.0  # progress reaches the database at most this often
+
+
+def spec_body(
+    settings: ExportSettings,
+    *,
+    start: date,
+    end: date,
+    services: list[str] | None = None,
+    min_quality: float | None = None,
+    formats: list[str] | None = None,
+) -> dict[str, Any]:
+    """The job's spec as stored (JSON), defaults filled in from the settings."""
+    return {
+        "start_date": start.isoformat(),
+        "end_date": end.isoformat(),
+        "services": sorted(set(services or DEFAULT_SERVICES)),
+        "min_quality": settings.export_min_quality if min_quality is None else min_quality,
+        "validation_ratio": settings.export_validation_ratio,
+        "formats": ["jsonl", "parquet"] if "parquet" in (formats or []) else ["jsonl"],
+    }
+
+
+def period_range(period: str, today: date) -> tuple[date, date]:
+    """`daily`: the day before; `weekly`: the 7 days before today."""
+    yesterday = today - timedelta(days=1)
+    return (yesterday, yesterday) if period == "daily" else (today - timedelta(days=7), yesterday)
+
+
+def _spec(export_id: uuid.UUID, body: dict[str, Any], created_at: datetime) -> ExportSpec:
+    return ExportSpec(
+        start=date.fromisoformat(body["start_date"]),
+        end=date.fromisoformat(body["end_date"]),
+        services=list(body["services"]),
+        min_quality=float(body["min_quality"]),
+        validation_ratio=float(body["validation_ratio"]),
+        formats=tuple(body["formats"]),
+        export_id=str(export_id),
+        created_at=created_at,
+    )
+
+
+class _Progress:
+    """The pipeline reports synchronously; a background task writes the latest state."""
+
+    def __init__(self, hook: ProgressHook | None) -> None:
+        self.hook = hook
+        self.state: tuple[str, int, int] | None = None
+        self.written: tuple[str, int, int] | None = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.state = (stage, done, total)
+        if self.hook is not None:
+            self.hook(stage, done, total)
+
+    async def flush_forever(self, engine: AsyncEngine, export_id: uuid.UUID) -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_S)
+            await self.flush(engine, export_id)
+
+    async def flush(self, engine: AsyncEngine, export_id: uuid.UUID) -> None:
+        state = self.state
+        if state is None or state == self.written:
+            return
+        async with engine.begin() as conn:
+            await repository.set_progress(conn, export_id, *state)
+        self.written = state
+
+
+async def _pipeline(
+    spec: ExportSpec, lake: Lake, settings: ExportSettings, progress: ProgressHook
+) -> ExportResult:
+    engine = one_shot_engine(settings.database_url)
+    try:
+        return await run_training_export(
+            spec, lake=lake, engine=engine, settings=settings, progress=progress
+        )
+    finally:
+        await engine.dispose()
+
+
+def _observe(result: ExportResult, seconds: float) -> None:
+    c = result.counts
+    metrics.EXPORT_SECONDS.labels(outcome="done").observe(seconds)
+    metrics.RECORDS_IN.inc(c.records_in)
+    metrics.RECORDS_OUT.labels(split="train").inc(c.out_train)
+    metrics.RECORDS_OUT.labels(split="validation").inc(c.out_validation)
+    for reason, n in c.dropped.items():
+        metrics.DROPPED.labels(reason=reason).inc(n)
+    metrics.AVERAGE_QUALITY.set(result.average_quality)
+
+
+async def run_export(
+    export_id: uuid.UUID,
+    *,
+    engine: AsyncEngine,
+    lake: Lake,
+    settings: ExportSettings,
+    progress: ProgressHook | None = None,
+) -> dict[str, Any] | None:
+    """Run a queued (or interrupted) job to the end; the finished row, None if there was
+    nothing to run. A failure marks the job failed (with the reason) and is raised."""
+    async with engine.begin() as conn:
+        body = await repository.start(conn, export_id)
+        row = await repository.get(conn, export_id)
+    if body is None or row is None:
+        return None
+    reporter = _Progress(progress)
+    flusher = asyncio.create_task(reporter.flush_forever(engine, export_id))
+    started = time.monotonic()
+    try:
+        # CPU-bound between its few awaits: in a thread with its own loop (and an unpooled
+        # engine, as connections belong to a loop), so progress keeps reaching the database.
+        spec = _spec(export_id, body, row["created_at"])
+        result = await asyncio.to_thread(asyncio.run, _pipeline(spec, lake, settings, reporter))
+    except Exception as exc:
+        metrics.EXPORT_SECONDS.labels(outcome="failed").observe(time.monotonic() - started)
+        async with engine.begin() as conn:
+            await repository.fail(conn, export_id, f"{type(exc).__name__}: {exc}")
+        log.warning("export_failed", export_id=str(export_id), error=type(exc).__name__)
+        raise
+    finally:
+        flusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+    c = result.counts
+    counts = {
+        "records_in": c.records_in,
+        "pairs": c.pairs,
+        "out_train": c.out_train,
+        "out_validation": c.out_validation,
+        "dropped": dict(c.dropped),
+        "pii_scrubbed": result.pii_scrubbed,
+    }
+    lineage = ((key, file, line) for key, lines in result.subjects.items() for file, line in lines)
+    async with engine.begin() as conn:
+        await repository.replace_lineage(conn, export_id, lineage)
+        await repository.finish(
+            conn,
+            export_id,
+            paths=result.paths,
+            counts=counts,
+            average_quality=result.average_quality,
+            manifest=result.manifest,
+        )
+        # A user erased while the export ran (their erasure step found no lineage yet).
+        erased = await repository.tombstoned(conn, sorted(result.subjects))
+    if erased:
+        await rewrite.remove_subjects(engine, lake, export_id, erased)
+    _observe(result, time.monotonic() - started)
+    log.info(
+        "export_done",
+        export_id=str(export_id),
+        records_out=c.out_train + c.out_validation,
+        seconds=round(time.monotonic() - started, 2),
+    )
+    async with engine.connect() as conn:
+        return await repository.get(conn, export_id)

@@ -1,0 +1,77 @@
+"""Celery tasks the export service consumes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import shared_task
+
+from libs.common.contracts import TaskName
+from libs.common.db import one_shot_engine
+from libs.common.lake import Lake
+from libs.common.subject_rights import run_step_task
+from services.export import repository
+from services.export.config import get_export_settings
+from services.export.runner import period_range, run_export, spec_body
+from services.export.subject_stores import HANDLERS
+from services.export.withdrawals import drop_withdrawn
+
+
+async def _run(export_id: str | None, period: str | None = None) -> dict[str, Any] | None:
+    settings = get_export_settings()
+    engine = one_shot_engine()
+    try:
+        if export_id is None:  # a scheduled export: its job row first
+            start, end = period_range(period or "daily", datetime.now(UTC).date())
+            async with engine.begin() as conn:
+                new_id = await repository.create(
+                    conn, spec=spec_body(settings, start=start, end=end), requested_by="beat"
+                )
+            export_id = str(new_id)
+        row = await run_export(
+            uuid.UUID(export_id), engine=engine, lake=Lake(settings), settings=settings
+        )
+        return None if row is None else {"id": export_id, "status": row["status"]}
+    finally:
+        await engine.dispose()
+
+
+@shared_task(name=TaskName.EXPORT_RUN, acks_late=True, soft_time_limit=3300, time_limit=3600)
+def run(export_id: str) -> dict[str, Any] | None:
+    """One export job (POST /v1/exports, `mindlake export --queue`); a redelivered job
+    runs again from the start (same names, same bytes)."""
+    return asyncio.run(_run(export_id))
+
+
+@shared_task(name=TaskName.EXPORT_SCHEDULED, acks_late=True, soft_time_limit=3300, time_limit=3600)
+def scheduled(period: str = "daily") -> dict[str, Any] | None:
+    """Beat: `daily` exports the day before, `weekly` the last 7 days."""
+    return asyncio.run(_run(None, period))
+
+
+@shared_task(
+    name=TaskName.EXPORT_SUBJECT_STEP, acks_late=True, soft_time_limit=1800, time_limit=1900
+)
+def subject_step(request_id: str, store: str, phase: str) -> str:
+    """One erasure/portability step of this service's store (subject_stores.py)."""
+    return run_step_task(HANDLERS, request_id, store, phase)
+
+
+async def _drop_withdrawn() -> dict[str, Any]:
+    settings = get_export_settings()
+    engine = one_shot_engine()
+    try:
+        return await drop_withdrawn(engine, Lake(settings), settings)
+    finally:
+        await engine.dispose()
+
+
+@shared_task(
+    name=TaskName.EXPORT_DROP_WITHDRAWN, acks_late=True, soft_time_limit=1800, time_limit=1900
+)
+def withdrawn() -> dict[str, Any]:
+    """Beat: remove the lines of users who withdrew ai_training from finished exports."""
+    return asyncio.run(_drop_withdrawn())
