@@ -6,12 +6,17 @@ It reads the consent service's current state directly, read-only: the table
 row per user and purpose, kept by a trigger on the ledger) is the contract — libs/common
 never imports services. No row means not granted.
 
-`can_use` is cached in Redis, one hash per user (`consent:v1:<user_id>`, purpose -> 0/1),
+`can_use` is cached in Redis, one hash per user (`consent:v2:<subject_key>`, purpose -> 0/1),
 with a short TTL as a backstop. The consent service calls `invalidate(user_id)` after every
-committed change: it bumps the user's generation and deletes the hash, so the next check
-anywhere reads Postgres. A check that read Postgres *before* the commit and writes its
-answer *after* the invalidation would re-cache a stale answer; it writes only if the
-generation it saw before reading is still current (one atomic Lua script), so it cannot.
+committed change: it bumps the user's generation (`consent:v2:gen:<subject_key>`) and deletes
+the hash, so the next check anywhere reads Postgres. A check that read Postgres *before* the
+commit and writes its answer *after* the invalidation would re-cache a stale answer; it
+writes only if the generation it saw before reading is still current (one atomic Lua
+script), so it cannot.
+
+The keys are named by the user's keyed hash (libs/common/subjects.py), never their id, and
+hold only purposes and 0/1: a check after an erasure leaves no trace of the user in Redis for
+the erasure's verification scan to find. (v1 keys held the id; they expire by their TTL.)
 
 `allowed` (the bulk form, for exports) always asks Postgres in one query: one round trip
 for any number of ids is faster than a cache look-up per id, and always current.
@@ -30,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.contracts import ConsentPurpose
 from libs.common.db import get_engine
 from libs.common.settings import get_settings
+from libs.common.subjects import subject_key
 
 CURRENT_TABLE = "consent.current"  # the contract with services/consent
 GEN_TTL_S = 86_400  # generations outlive any cached hash
@@ -53,12 +59,17 @@ return 1
 """
 
 
-def cache_key(user_id: str) -> str:
-    return f"consent:v1:{user_id}"
+KEY_PREFIX = "consent:v2:"
 
 
-def generation_key(user_id: str) -> str:
-    return f"consent:v1:gen:{user_id}"
+def cache_key(subject: str) -> str:
+    """The user's cached hash, by their `subject_key` (never pass a user id)."""
+    return f"{KEY_PREFIX}{subject}"
+
+
+def generation_key(subject: str) -> str:
+    """The user's generation counter, by their `subject_key` (never pass a user id)."""
+    return f"{KEY_PREFIX}gen:{subject}"
 
 
 class ConsentChecker:
@@ -70,6 +81,7 @@ class ConsentChecker:
         engine: AsyncEngine | None = None,
     ) -> None:
         settings = get_settings()
+        self.settings = settings
         self.redis_url = redis_url or settings.redis_url
         self.ttl_s = settings.consent_cache_ttl_s if ttl_s is None else ttl_s
         self._engine = engine
@@ -89,13 +101,19 @@ class ConsentChecker:
     def engine(self) -> AsyncEngine:
         return self._engine or get_engine()
 
+    def subject(self, user_id: str) -> str:
+        """The user's keyed hash, which names their cache keys."""
+        return subject_key(user_id, self.settings)
+
     async def can_use(self, user_id: str, purpose: ConsentPurpose | str) -> bool:
         """Whether `user_id` currently consents to `purpose` (cached; see the module doc)."""
         purpose = ConsentPurpose(purpose)
-        cached = await self.redis.hget(cache_key(user_id), purpose.value)
+        subject = self.subject(user_id)  # once per call: an HMAC, a microsecond or two
+        hash_key, gen_key = cache_key(subject), generation_key(subject)
+        cached = await self.redis.hget(hash_key, purpose.value)
         if cached is not None:
             return bool(cached == b"1")
-        generation = await self.redis.get(generation_key(user_id))
+        generation = await self.redis.get(gen_key)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(_USER_STATE, {"user_id": user_id})).all()
         state = {p.value: "0" for p in ConsentPurpose}
@@ -104,8 +122,8 @@ class ConsentChecker:
         await self.redis.eval(  # type: ignore[no-untyped-call]
             _SET_IF_CURRENT,
             2,
-            cache_key(user_id),
-            generation_key(user_id),
+            hash_key,
+            gen_key,
             (generation or b"").decode(),
             int(self.ttl_s * 1000),
             *fields,
@@ -125,9 +143,10 @@ class ConsentChecker:
         """After a committed change: every process's next check reads Postgres."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for user_id in user_ids:
-                pipe.incr(generation_key(user_id))
-                pipe.expire(generation_key(user_id), GEN_TTL_S)
-                pipe.delete(cache_key(user_id))
+                subject = self.subject(user_id)
+                pipe.incr(generation_key(subject))
+                pipe.expire(generation_key(subject), GEN_TTL_S)
+                pipe.delete(cache_key(subject))
             await pipe.execute()
 
 

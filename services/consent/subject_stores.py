@@ -1,9 +1,10 @@
 """The consent service's stores for erasure and portability (libs/common/subject_rights.py).
 
 - `consent.ledger`: the user's consent history (consent.ledger) and current state
-  (consent.current), plus their cached state in Redis. Erasure deletes the rows through the
-  ledger guard's one privileged path (migration consent_0003) and leaves the tombstone, a
-  keyed hash only, which refuses new consent for them.
+  (consent.current), plus their cached state in Redis (keys named by the subject key).
+  Erasure deletes the rows through the ledger guard's one privileged path (migration
+  consent_0003) and leaves the tombstone, a keyed hash only, which refuses new consent for
+  them.
 - `consent.backups`: the daily ledger backups in the lake, rewritten without the user.
 """
 
@@ -46,9 +47,10 @@ class Ledger:
                 subject_key=ctx.subject_key,
                 request_id=str(ctx.request_id),
             )
-        # Delete rather than `invalidate`: its generation key would keep the user id in Redis.
-        redis = checker.redis
-        cached = int(await redis.delete(cache_key(ctx.user_id), generation_key(ctx.user_id)))
+        # Both keys go (not `invalidate`, which keeps a generation): nothing of the user is
+        # left cached. They are named by the subject key, so a later check adds no trace.
+        keys = cache_key(ctx.subject_key), generation_key(ctx.subject_key)
+        cached = int(await checker.redis.delete(*keys))
         return {"ledger_entries": ledger, "current_rows": current, "cache_keys": cached}
 
 

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from libs.common.consent import can_use
 from libs.common.contracts import SubjectStore
 from libs.common.crypto import DataKeys
 from libs.common.db import get_engine
@@ -140,6 +141,8 @@ async def test_a_failing_store_is_retried_traces_send_it_back_and_a_clean_scan_i
     assert len(mine) == 1 and len(mine[0]) == len(SubjectStore)
     await run_phase(deps, handlers, request_id, Phase.ERASE)
     assert (await subject_requests.advance(deps, request_id)).verify
+    # Services keep checking consent for the user: the cache this writes is no trace of them.
+    assert await can_use(user, "research") is False
     await subject_requests.verify(deps, request_id)
 
     info = await describe(deps, request_id)

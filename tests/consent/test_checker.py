@@ -12,10 +12,36 @@ from sqlalchemy import text
 from libs.common.consent import ConsentChecker, cache_key, generation_key
 from libs.common.contracts import ConsentPurpose
 from libs.common.db import get_engine
+from libs.common.settings import get_settings
+from libs.common.subjects import subject_key
 
 
 def change(**purposes: bool) -> dict[str, object]:
     return {"purposes": purposes, "policy_version": "2026-11"}
+
+
+def keys(user_id: str) -> tuple[str, str]:
+    """The user's cache hash and generation key: named by the keyed hash erasure uses."""
+    subject = subject_key(user_id, get_settings())
+    return cache_key(subject), generation_key(subject)
+
+
+def redis_holding(r: redis.Redis, needle: str) -> list[str]:  # type: ignore[type-arg]
+    """Every Redis key whose name, or value if a string or hash (what the cache writes),
+    holds `needle`."""
+    data = needle.encode()
+    found = []
+    for key in r.scan_iter(count=1000):
+        kind = r.type(key)
+        if kind == b"string":
+            values = [r.get(key) or b""]
+        elif kind == b"hash":
+            values = [x for pair in r.hgetall(key).items() for x in pair]
+        else:
+            values = []
+        if data in key or any(data in v for v in values):
+            found.append(key.decode(errors="replace"))
+    return found
 
 
 async def test_a_withdrawal_flips_the_endpoint_and_every_cached_checker_within_a_second(
@@ -26,7 +52,7 @@ async def test_a_withdrawal_flips_the_endpoint_and_every_cached_checker_within_a
     await admin.put(f"/v1/consent/{user_id}", json=change(ai_training=True))
     assert await one.can_use(user_id, ConsentPurpose.AI_TRAINING) is True
     assert await two.can_use(user_id, "ai_training") is True  # a cache hit now
-    assert redis.Redis.from_url(redis_url).hget(cache_key(user_id), "ai_training") == b"1"
+    assert redis.Redis.from_url(redis_url).hget(keys(user_id)[0], "ai_training") == b"1"
 
     started = time.monotonic()
     withdrawn = await admin.put(f"/v1/consent/{user_id}", json=change(ai_training=False))
@@ -47,8 +73,47 @@ async def test_a_withdrawal_flips_the_endpoint_and_every_cached_checker_within_a
 async def test_no_record_is_not_granted_and_is_cached(user_id: str, redis_url: str) -> None:
     checker = ConsentChecker()
     assert await checker.can_use(user_id, "research") is False
-    cached = redis.Redis.from_url(redis_url).hgetall(cache_key(user_id))
+    cached = redis.Redis.from_url(redis_url).hgetall(keys(user_id)[0])
     assert cached == {p.value.encode(): b"0" for p in ConsentPurpose}
+
+
+async def test_no_redis_key_or_value_holds_the_user_id(
+    admin: httpx.AsyncClient, user_id: str, redis_url: str
+) -> None:
+    """The cache is named by the keyed hash: its checks and invalidations leave no trace of the
+    id for an erasure's verification scan (which reads every key and value)."""
+    r = redis.Redis.from_url(redis_url)
+    checker = ConsentChecker(ttl_s=300)
+    assert await checker.can_use(user_id, "research") is False  # no record: cached as 0
+    await admin.put(f"/v1/consent/{user_id}", json=change(research=True))  # invalidates
+    for purpose in ConsentPurpose:
+        assert await checker.can_use(user_id, purpose) is (purpose == ConsentPurpose.RESEARCH)
+    await checker.invalidate(user_id)
+    assert await checker.can_use(user_id, "research") is True
+
+    hash_key, gen_key = keys(user_id)
+    assert hash_key.startswith("consent:v2:") and gen_key.startswith("consent:v2:gen:")
+    assert r.exists(hash_key, gen_key) == 2
+    assert int(r.get(gen_key) or 0) == 2  # the API's invalidation and ours
+    assert redis_holding(r, user_id) == []
+
+
+async def test_an_invalidation_is_seen_by_the_next_check(user_id: str) -> None:
+    """A change written straight to the ledger, then `invalidate`: the cached answer goes."""
+    checker = ConsentChecker(ttl_s=300)
+    assert await checker.can_use(user_id, "analytics") is False  # cached
+    async with get_engine().begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO consent.ledger (user_id, purpose, granted, lawful_basis, "
+                "policy_version, source, actor_key_id, recorded_at) VALUES "
+                "(:u, 'analytics', true, 'explicit_consent', '2026-11', 'import', 'test', now())"
+            ),
+            {"u": user_id},
+        )
+    assert await checker.can_use(user_id, "analytics") is False  # the cache, until...
+    await ConsentChecker().invalidate(user_id)  # ...any process invalidates
+    assert await checker.can_use(user_id, "analytics") is True
 
 
 async def test_a_stale_read_cannot_be_cached_after_an_invalidation(
@@ -58,7 +123,8 @@ async def test_a_stale_read_cannot_be_cached_after_an_invalidation(
     checker = ConsentChecker()
     r = redis.Redis.from_url(redis_url)
     await admin.put(f"/v1/consent/{user_id}", json=change(research=True))
-    seen_generation = r.get(generation_key(user_id))  # the slow check starts: generation...
+    hash_key, gen_key = keys(user_id)
+    seen_generation = r.get(gen_key)  # the slow check starts: generation...
     await admin.put(f"/v1/consent/{user_id}", json=change(research=False))  # ...a change lands
     stale = ["research", "1"] + [
         x for p in ConsentPurpose if p.value != "research" for x in (p.value, "0")
@@ -68,8 +134,8 @@ async def test_a_stale_read_cannot_be_cached_after_an_invalidation(
     written = r.eval(
         _SET_IF_CURRENT,
         2,
-        cache_key(user_id),
-        generation_key(user_id),
+        hash_key,
+        gen_key,
         (seen_generation or b"").decode(),
         60_000,
         *stale,

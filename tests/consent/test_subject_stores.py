@@ -79,8 +79,9 @@ async def test_erase_deletes_the_ledger_keeps_the_tombstone_and_drops_the_cache(
         await admin.put(f"/v1/consent/{user}", json=change(research=True, analytics=True))
     assert await ConsentChecker().can_use(user_id, "research") is True  # cached now
     client = redis.Redis.from_url(redis_url)
-    assert client.exists(cache_key(user_id), generation_key(user_id)) == 2
     ctx = context(user_id)
+    cached_keys = cache_key(ctx.subject_key), generation_key(ctx.subject_key)
+    assert client.exists(*cached_keys) == 2
     # the compliance orchestrator normally writes the tombstone first
     async with get_engine().begin() as conn:
         await conn.execute(
@@ -93,7 +94,7 @@ async def test_erase_deletes_the_ledger_keeps_the_tombstone_and_drops_the_cache(
     assert counts == {"ledger_entries": 2, "current_rows": 2, "cache_keys": 2}
     assert await count("SELECT count(*) FROM consent.ledger WHERE user_id = :u", u=user_id) == 0
     assert await count("SELECT count(*) FROM consent.current WHERE user_id = :u", u=user_id) == 0
-    assert client.exists(cache_key(user_id), generation_key(user_id)) == 0
+    assert client.exists(*cached_keys) == 0
     assert (
         await count(
             "SELECT count(*) FROM consent.tombstones WHERE subject_key = :k"
@@ -106,6 +107,29 @@ async def test_erase_deletes_the_ledger_keeps_the_tombstone_and_drops_the_cache(
     assert await ConsentChecker().can_use(other, "analytics") is True
     # idempotent
     assert await Ledger().erase(ctx) == {"ledger_entries": 0, "current_rows": 0, "cache_keys": 0}
+
+
+async def test_a_check_after_the_erasure_leaves_no_trace_in_redis(
+    admin: httpx.AsyncClient, user_id: str, redis_url: str
+) -> None:
+    """Services keep calling `can_use` for an erased user: the answer is no, and what it caches
+    is named by the keyed hash, so the erasure's verification scan finds nothing."""
+    await admin.put(f"/v1/consent/{user_id}", json=change(research=True))
+    checker = ConsentChecker()
+    assert await checker.can_use(user_id, "research") is True
+    ctx = context(user_id)
+    await Ledger().erase(ctx)
+    client = redis.Redis.from_url(redis_url)
+    assert client.exists(cache_key(ctx.subject_key), generation_key(ctx.subject_key)) == 0
+
+    assert await checker.can_use(user_id, "research") is False
+    await checker.invalidate(user_id)
+    assert await ConsentChecker().can_use(user_id, "research") is False
+    assert list(client.scan_iter(match=f"*{user_id}*", count=1000)) == []
+    cached = client.hgetall(cache_key(ctx.subject_key))
+    assert set(cached.values()) == {b"0"} and user_id.encode() not in b"".join(cached)
+    # a later erasure step (a retry) deletes it again
+    assert (await Ledger().erase(ctx))["cache_keys"] == 2
 
 
 async def test_erase_writes_the_tombstone_if_missing(

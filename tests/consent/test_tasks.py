@@ -53,14 +53,15 @@ async def test_consent_changed_invalidates_and_refreshes_the_rate_gauges(
     await admin.put(
         f"/v1/consent/{user_id}", json={"purposes": {"research": True}, "policy_version": "1"}
     )
-    assert await ConsentChecker().can_use(user_id, "research") is True
-    assert redis.Redis.from_url(redis_url).exists(cache_key(user_id))
+    checker = ConsentChecker()
+    assert await checker.can_use(user_id, "research") is True
+    assert redis.Redis.from_url(redis_url).exists(cache_key(checker.subject(user_id)))
 
     event = ConsentChanged(
         user_id=user_id, purposes=[ConsentPurpose.RESEARCH], granted=[], at="2026-11-22T00:00:00Z"
     )
     rates = await _on_changed(event)
-    assert not redis.Redis.from_url(redis_url).exists(cache_key(user_id))
+    assert not redis.Redis.from_url(redis_url).exists(cache_key(checker.subject(user_id)))
     assert set(rates) == {p.value for p in ConsentPurpose}
     assert 0 < rates["research"] <= 1
     gauge = REGISTRY.get_sample_value("mindlake_consent_rate", {"purpose": "research"})

@@ -23,6 +23,7 @@ from libs.common.consent import generation_key
 from libs.common.contracts import Queue, TaskName
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
+from libs.common.subjects import subject_key
 
 pytestmark = [pytest.mark.integration]
 REPO = Path(__file__).resolve().parents[2]
@@ -69,7 +70,8 @@ async def test_the_worker_consumes_changes_and_backs_up(
     )
     # The API bumped the user's generation once; the worker's handling of the event bumps it
     # again (its idempotent re-invalidation): proof the event was delivered and consumed.
-    await eventually(lambda: int(r.get(generation_key(user_id)) or 0) >= 2, 30, worker)
+    generation = generation_key(subject_key(user_id, CommonSettings()))
+    await eventually(lambda: int(r.get(generation) or 0) >= 2, 30, worker)
 
     from services.consent.worker import celery_app
 
