@@ -16,6 +16,8 @@ import binascii
 import os
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
@@ -29,7 +31,7 @@ RAW_EVENTS_COLUMNS = ("body", "extras")
 PULLED_COLUMNS = ("record",)
 SUBJECT_COLUMN = "subject_key"
 
-_PREFIX_LEN = len(PREFIX)
+_NONCE_AND_TAG = NONCE_BYTES + 16  # the shortest sealed value: an empty text
 
 
 def encrypt_values(
@@ -56,39 +58,68 @@ def decrypt_column(
     values: pa.Array | pa.ChunkedArray,
     subjects: pa.Array | pa.ChunkedArray,
     keys: Mapping[str, bytes],
+) -> pa.ChunkedArray:
+    """A string column decrypted row by row with each row's subject's key, chunk by chunk
+    (no copy of the whole column). Prefix tests, base64 (polars, in Rust) and the merge run
+    on whole chunks; only AES-GCM runs per value in Python (`cryptography` holds the GIL,
+    so threads would not help)."""
+    ciphers: dict[str, AESGCM | None] = {}
+    parts = [
+        _decrypt_chunk(batch.column(0), batch.column(1), keys, ciphers)
+        for batch in pa.table({"value": values, "subject": subjects}).to_batches()
+    ]
+    return pa.chunked_array(parts, pa.string())
+
+
+def _decrypt_chunk(
+    values: pa.Array,
+    subjects: pa.Array,
+    keys: Mapping[str, bytes],
+    ciphers: dict[str, AESGCM | None],
 ) -> pa.Array:
-    """A string column decrypted row by row with each row's subject's key. Prefix tests,
-    prefix stripping and the merge are Arrow kernels; only base64 and AES-GCM run per value
-    in Python (`cryptography` holds the GIL, so threads would not help)."""
     # Files rewritten by a Delta DELETE or MERGE hold string_view columns: read as string.
-    values = _one_chunk(values).cast(pa.string())
-    codes_array = pc.dictionary_encode(_one_chunk(subjects).cast(pa.string()))
+    values = values.cast(pa.string())
+    codes_array = pc.dictionary_encode(subjects.cast(pa.string()))
     names = codes_array.dictionary.to_pylist()
-    ciphers = [AESGCM(keys[n]) if n in keys else None for n in names]
+    for name in names:
+        if name not in ciphers:
+            ciphers[name] = AESGCM(keys[name]) if name in keys else None
+    chunk_ciphers = [ciphers[n] for n in names]
     aads = [str(n).encode() for n in names]
     sealed = pc.fill_null(pc.starts_with(values, PREFIX), False)
-    flags = sealed.to_pylist()
-    bodies = pc.utf8_slice_codeunits(values, _PREFIX_LEN).to_pylist()
-    a2b = binascii.a2b_base64
-    out: list[str | None] = []
+    # Not base64 (a damaged value) decodes to null, and so comes back null, like a bad tag.
+    raw = (
+        pl.Series(pc.if_else(sealed, values, pa.scalar(None, pa.string())))
+        .str.strip_prefix(PREFIX)
+        .str.decode("base64", strict=False)
+        .to_arrow()
+        .cast(pa.large_binary())
+    )
+    data, offsets = _bytes_and_offsets(raw)
+    out: list[bytes | None] = []
     add = out.append
-    for body, code, flag in zip(bodies, codes_array.indices.to_pylist(), flags, strict=True):
-        cipher = ciphers[code] if flag and code is not None else None
+    for i, code in enumerate(codes_array.indices.to_pylist()):
+        start, end = offsets[i], offsets[i + 1]
+        cipher = chunk_ciphers[code] if code is not None and end - start >= _NONCE_AND_TAG else None
         if cipher is None:
             add(None)  # not encrypted (merged back below), or shredded: the key is gone
             continue
-        raw = a2b(body)
+        nonce_end = start + NONCE_BYTES
         try:
-            add(cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aads[code]).decode())
+            add(cipher.decrypt(data[start:nonce_end], data[nonce_end:end], aads[code]))
         except InvalidTag:
             add(None)  # not this user's value (moved to another row), or tampered with
-    return pc.if_else(sealed, pa.array(out, pa.string()), values)
+    plain = pa.array(out, pa.binary()).cast(pa.string())
+    return pc.if_else(sealed, plain, values)
 
 
-def _one_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    if isinstance(column, pa.ChunkedArray):
-        return column.combine_chunks()
-    return column
+def _bytes_and_offsets(column: pa.Array) -> tuple[bytes, list[int]]:
+    """A large_binary array's data (one copy: slicing bytes is faster than a memoryview for
+    `cryptography`) and its value offsets; a null's value is empty."""
+    _, offsets_buffer, data_buffer = column.buffers()
+    first = column.offset
+    offsets = np.frombuffer(offsets_buffer, np.int64)[first : first + len(column) + 1]
+    return (data_buffer.to_pybytes() if data_buffer is not None else b""), offsets.tolist()
 
 
 def decrypt_values(

@@ -23,7 +23,7 @@ from libs.common.crypto import (
     unseal,
 )
 from libs.common.db import get_engine
-from libs.common.lake_crypto import decrypt_table, encrypt_values
+from libs.common.lake_crypto import decrypt_column, decrypt_table, encrypt_values
 from libs.common.settings import CommonSettings
 
 
@@ -157,3 +157,15 @@ def test_columns_decrypt_per_row_user() -> None:
     assert decrypt_table(swapped, keys, ["body"])["body"].to_pylist()[:2] == [None, None]
     # the format is encrypt_text's: one decrypts the other
     assert decrypt_text(keys[a], sealed[0], aad=a) == '{"text": "one"}'  # type: ignore[arg-type]
+
+
+def test_odd_sealed_values_decrypt_or_come_back_null() -> None:
+    a = subject()
+    keys = {a: new_key()}
+    sealed = encrypt_values(["", "é ✓ 日本", "fine"], [a, a, a], keys)
+    damaged = sealed[2][:-4] + "!!!!"  # type: ignore[index]  # not base64 any more
+    column = pa.chunked_array(  # two chunks of string_view (as in a rewritten file)
+        [pa.array(sealed[:2]), pa.array([damaged, "plain"])]
+    ).cast(pa.string_view())
+    subjects = pa.array([a, a, a, a])
+    assert decrypt_column(column, subjects, keys).to_pylist() == ["", "é ✓ 日本", None, "plain"]

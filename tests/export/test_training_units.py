@@ -7,11 +7,13 @@ import gzip
 from datetime import UTC, datetime, timedelta
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from services.export.training import crisis, quality
+from services.export.training.bodies import body_fields
 from services.export.training.dedupe import Deduper, exact_key, normalize
-from services.export.training.pairs import Turn, pair_turns
+from services.export.training.pairs import pair_rows
 from services.export.training.rescan import useful
 from services.export.training.split import bucket, is_validation
 from services.export.training.tags import intent_tag, tags_for
@@ -114,9 +116,17 @@ def test_crisis_intent() -> None:
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def turn(i: int, body: dict[str, object] | None, user: str = "u1", minutes: int = 0) -> Turn:
-    at = int((T0 + timedelta(minutes=minutes)).timestamp() * 1_000_000)
-    return Turn(f"e{i}", "lyfbot-service", user, f"sk-{user}", at, body)
+def turn(
+    i: int, body: dict[str, object] | None, user: str = "u1", minutes: int = 0
+) -> dict[str, object]:
+    return {
+        "event_id": f"e{i}",
+        "service": "lyfbot-service",
+        "user_id": user,
+        "subject_key": f"sk-{user}",
+        "event_time": T0 + timedelta(minutes=minutes),
+        "body": None if body is None else orjson.dumps(body).decode(),
+    }
 
 
 def test_pairing() -> None:
@@ -131,11 +141,43 @@ def test_pairing() -> None:
         turn(6, {"response": "r4", "session_id": "s1"}, user="u2", minutes=5),
         turn(7, {"intent": "x"}),  # neither
         turn(8, None),  # unreadable
+        turn(9, {"prompt": "  ", "response": "r9"}),  # a blank prompt is none
     ]
-    pairs, incomplete = pair_turns(turns)
-    got = sorted((p.prompt, p.completion, p.event_ids) for p in pairs)
-    assert got == [("p1", "r1", ("e1",)), ("p2", "r2", ("e2", "e3"))]
-    assert incomplete == 5
+    pairs, incomplete = pair_rows(pa.Table.from_pylist(turns))
+    assert [(p.prompt, p.completion, p.event_ids) for p in pairs] == [
+        ("p1", "r1", ("e1",)),  # in time order
+        ("p2", "r2", ("e2", "e3")),
+    ]
+    assert pairs[1].timestamp == int((T0 + timedelta(minutes=2)).timestamp() * 1_000_000)
+    assert incomplete == 6
+
+
+def test_pairs_are_ordered_by_time_then_event_ids() -> None:
+    rows = [turn(i, {"prompt": f"p{i}", "response": "r"}, minutes=5 - i % 2) for i in range(4)]
+    pairs, _ = pair_rows(pa.Table.from_pylist(rows))
+    assert [p.event_ids for p in pairs] == [("e1",), ("e3",), ("e0",), ("e2",)]
+
+
+@pytest.mark.parametrize(
+    ("odd", "kept"),
+    [
+        ('{"prompt": 5, "response": "r"}', {"response": "r"}),  # a field of another type
+        ('{"prompt": "p",\n "response": "r"}', {"prompt": "p", "response": "r"}),  # a line break
+        ("[1, 2]", {}),  # not an object
+        ("", {}),  # empty
+        ("not json", {}),
+    ],
+)
+def test_body_fields_take_any_body(odd: str, kept: dict[str, str]) -> None:
+    """One odd body sends its batch down the per-body path: the others still come out."""
+    good = '{"prompt": "p", "response": "r", "intent": "sleep", "mood": 3}'
+    fields = body_fields(pa.array([good, odd, None, good])).to_pylist()
+    assert fields[0] == fields[3] == {
+        "prompt": "p", "response": "r", "intent": "sleep", "conversation_id": None,
+        "session_id": None,
+    }  # fmt: skip
+    assert fields[2] == dict.fromkeys(fields[2])  # a null body: all null
+    assert {k: v for k, v in fields[1].items() if v is not None} == kept
 
 
 # --- dedupe --------------------------------------------------------------------------------

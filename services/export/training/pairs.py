@@ -5,112 +5,164 @@ ai-service log a turn). Otherwise a conversation is read in time order (`convers
 else `session_id`, always within one user): a user prompt immediately followed by a bot
 response makes a pair. Anything else (a prompt never answered, a response with no prompt, an
 entry with neither, an unreadable body) is counted as incomplete.
+
+Whole turns (nearly all of them) are found, ordered and cut out with Arrow kernels; only
+the half turns are paired in Python, conversation by conversation.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from services.export.training.bodies import body_fields
+
+# rows -> pairs: the columns a pair is made of, in `Pair` order, then its event ids
+_PAIR_SCHEMA = pa.schema(
+    [
+        ("prompt", pa.string()),
+        ("completion", pa.string()),
+        ("service", pa.string()),
+        ("subject_key", pa.string()),
+        ("timestamp", pa.int64()),
+        ("intent", pa.string()),
+        ("first_event", pa.string()),
+        ("second_event", pa.string()),
+    ]
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Turn:
+class Turn(NamedTuple):
+    """Half a turn (a prompt or a response), waiting for its other half."""
+
     event_id: str
     service: str
     user_id: str
     subject_key: str
     event_time: int  # microseconds since the epoch, UTC (Arrow's own; datetimes are slow)
-    body: dict[str, Any] | None  # None: unreadable (e.g. the user's key is gone)
+    prompt: str | None
+    response: str | None
+    intent: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Pair:
+_TURN_COLUMNS = (*Turn._fields, "thread")
+
+
+class Pair(NamedTuple):
     prompt: str
     completion: str
     service: str
-    user_id: str
     subject_key: str
     timestamp: int  # of the entry holding the completion, microseconds since the epoch
     intent: str | None
     event_ids: tuple[str, ...]
 
 
-def _text(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if isinstance(value, str) and value.strip():
-        return value
-    return None
+def pair_rows(rows: pa.Table) -> tuple[list[Pair], int]:
+    """The pairs of `rows` (event_id, service, user_id, subject_key, event_time, and the
+    decrypted body: null when unreadable) in (time, event ids) order, and the number of
+    rows that made none."""
+    fields = body_fields(rows.column("body"))
+    has_prompt = pc.is_valid(fields.column("prompt"))
+    has_response = pc.is_valid(fields.column("response"))
+    thread = pc.coalesce(fields.column("conversation_id"), fields.column("session_id"))
+    turns = pa.table(
+        {
+            "event_id": rows.column("event_id"),
+            "service": rows.column("service"),
+            "user_id": rows.column("user_id"),
+            "subject_key": rows.column("subject_key"),
+            "event_time": rows.column("event_time").cast(pa.int64()),
+            "prompt": fields.column("prompt"),
+            "response": fields.column("response"),
+            "intent": fields.column("intent"),
+            "thread": thread,
+        }
+    )
+    whole = turns.filter(pc.and_(has_prompt, has_response))
+    whole = pa.table(
+        [
+            whole.column("prompt"),
+            whole.column("response"),
+            whole.column("service"),
+            whole.column("subject_key"),
+            whole.column("event_time"),
+            whole.column("intent"),
+            whole.column("event_id"),
+            pa.nulls(whole.num_rows, pa.string()),
+        ],
+        schema=_PAIR_SCHEMA,
+    )
+    halves = turns.filter(pc.and_(pc.xor(has_prompt, has_response), pc.is_valid(thread)))
+    threaded = _pair_halves(halves)
+    table = pa.concat_tables([whole, threaded])
+    # Nulls first in second_event: (a,) sorts before (a, b), as tuples do.
+    order = pc.sort_indices(
+        table,
+        sort_keys=[
+            ("timestamp", "ascending", "at_start"),
+            ("first_event", "ascending", "at_start"),
+            ("second_event", "ascending", "at_start"),
+        ],
+    )
+    table = table.take(order)
+    ids = [
+        (first,) if second is None else (first, second)
+        for first, second in zip(
+            table.column("first_event").to_pylist(),
+            table.column("second_event").to_pylist(),
+            strict=True,
+        )
+    ]
+    columns = [table.column(i).to_pylist() for i in range(6)]
+    pairs = list(map(Pair._make, zip(*columns, ids, strict=True)))
+    return pairs, rows.num_rows - whole.num_rows - 2 * threaded.num_rows
 
 
-def _intent(body: dict[str, Any]) -> str | None:
-    value = body.get("intent")
-    return value if isinstance(value, str) else None
+def _pair_halves(halves: pa.Table) -> pa.Table:
+    """Half turns paired within each (user, conversation), as a table of `_PAIR_SCHEMA`."""
+    threads: dict[tuple[str, str], list[Turn]] = defaultdict(list)
+    for values in zip(*(halves.column(n).to_pylist() for n in _TURN_COLUMNS), strict=True):
+        turn = Turn._make(values[:-1])
+        threads[(turn.user_id, values[-1])].append(turn)
+    pairs = [pair for key in sorted(threads) for pair in _pair_thread(threads[key])]
+    return pa.table(
+        {
+            "prompt": [p.prompt for p in pairs],
+            "completion": [p.completion for p in pairs],
+            "service": [p.service for p in pairs],
+            "subject_key": [p.subject_key for p in pairs],
+            "timestamp": [p.timestamp for p in pairs],
+            "intent": [p.intent for p in pairs],
+            "first_event": [p.event_ids[0] for p in pairs],
+            "second_event": [p.event_ids[1] for p in pairs],
+        },
+        schema=_PAIR_SCHEMA,
+    )
 
 
-def pair_turns(turns: Iterable[Turn]) -> tuple[list[Pair], int]:
-    """The pairs, and the number of turns that made none."""
-    pairs: list[Pair] = []
-    incomplete = 0
-    # (user, conversation) -> its half turns
-    halves: dict[tuple[str, str], list[Turn]] = defaultdict(list)
-    for turn in turns:
-        body = turn.body
-        if body is None:
-            incomplete += 1
-            continue
-        prompt, response = _text(body, "prompt"), _text(body, "response")
-        if prompt is not None and response is not None:
-            pairs.append(
-                Pair(
-                    prompt,
-                    response,
-                    turn.service,
-                    turn.user_id,
-                    turn.subject_key,
-                    turn.event_time,
-                    _intent(body),
-                    (turn.event_id,),
-                )
-            )
-            continue
-        thread = body.get("conversation_id") or body.get("session_id")
-        if (prompt is None and response is None) or not isinstance(thread, str):
-            incomplete += 1
-            continue
-        halves[(turn.user_id, thread)].append(turn)
-    for key in sorted(halves):
-        made, left = _pair_thread(halves[key])
-        pairs.extend(made)
-        incomplete += left
-    return pairs, incomplete
-
-
-def _pair_thread(turns: list[Turn]) -> tuple[list[Pair], int]:
+def _pair_thread(turns: list[Turn]) -> list[Pair]:
     turns.sort(key=lambda t: (t.event_time, t.event_id))
     pairs: list[Pair] = []
-    used = 0
     i = 0
     while i < len(turns) - 1:
         first, second = turns[i], turns[i + 1]
-        assert first.body is not None and second.body is not None
-        prompt, response = _text(first.body, "prompt"), _text(second.body, "response")
-        if prompt is not None and response is not None and _text(second.body, "prompt") is None:
+        if first.prompt is not None and second.response is not None:
             pairs.append(
                 Pair(
-                    prompt,
-                    response,
+                    first.prompt,
+                    second.response,
                     second.service,
-                    second.user_id,
                     second.subject_key,
                     second.event_time,
-                    _intent(second.body) or _intent(first.body),
+                    second.intent or first.intent,
                     (first.event_id, second.event_id),
                 )
             )
-            used += 2
             i += 2
         else:
             i += 1
-    return pairs, len(turns) - used
+    return pairs
