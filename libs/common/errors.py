@@ -42,6 +42,11 @@ class Forbidden(ServiceError):
     title = "Forbidden"
 
 
+class Gone(ServiceError):
+    status = 410
+    title = "Gone"
+
+
 class Unprocessable(ServiceError):
     status = 422
     title = "Unprocessable content"

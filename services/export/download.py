@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import anyio
 import boto3
+import pyarrow as pa
 from botocore.config import Config
 
 from libs.common.lake import Lake
@@ -34,8 +35,8 @@ def presigned_url(lake: Lake, path: str, ttl_s: int) -> str:
     return url
 
 
-async def stream(lake: Lake, path: str) -> AsyncIterator[bytes]:
-    source = await anyio.to_thread.run_sync(lake.open_input_stream, path)
+async def stream(source: pa.NativeFile) -> AsyncIterator[bytes]:
+    """An opened lake file in chunks, closed at the end."""
     try:
         while chunk := await anyio.to_thread.run_sync(source.read, CHUNK):
             yield chunk

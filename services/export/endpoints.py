@@ -6,6 +6,7 @@ import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Query, Request, Response
@@ -15,9 +16,9 @@ from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_reque
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.contracts import TaskName
 from libs.common.db import get_engine
-from libs.common.errors import NotFound, ServiceError
+from libs.common.errors import Gone, NotFound, ServiceError
 from libs.common.lake import get_lake
-from services.export import download, repository
+from services.export import download, repository, rewrite
 from services.export.config import get_export_settings
 from services.export.repository import Status
 from services.export.runner import spec_body
@@ -145,7 +146,8 @@ async def get_export(request: Request, export_id: uuid.UUID, principal: Admin) -
 
 @router.get(
     "/{export_id}/download",
-    summary="Download one file of a finished export (S3 lake: a redirect to a presigned URL)",
+    summary="Download one file of a finished export (S3 lake: a redirect to a presigned URL;"
+    " an older version's file name: a redirect to the current file)",
     response_class=Response,
 )
 async def download_file(
@@ -160,19 +162,56 @@ async def download_file(
             "the export is not finished",
             errors=[{"field": "export_id", "reason": f"status is {row['status']}"}],
         )
-    by_name = {p.rsplit("/", 1)[-1]: p for p in (row["paths"] or {}).values()}
-    path = by_name.get(file) or (row["paths"] or {}).get(file)
-    if path is None:
+    found = _current_file(row["paths"] or {}, file)
+    if found is None:
         raise NotFound(f"export {export_id} has no file {file!r}; see its `files`")
+    path, older = found
+    name = path.rsplit("/", 1)[-1]
+    if older:
+        # An erasure or withdrawal rewrote the file: the old one held the removed user's lines
+        # and is never served; the same role's current file is what the caller wants.
+        location = f"/v1/exports/{export_id}/download?file={quote(name)}"
+        return RedirectResponse(location, status_code=307)
     lake = get_lake()
     await _audit(request, principal, AuditAction.Read, path, purpose=AuditPurpose.MachineLearning)
     if lake.is_s3:
+        if not await anyio.to_thread.run_sync(lake.exists, path):
+            raise await _gone(export_id, file)
         ttl = get_export_settings().export_link_ttl_s
         url = await anyio.to_thread.run_sync(lambda: download.presigned_url(lake, path, ttl))
         return RedirectResponse(url, status_code=307)
-    name = path.rsplit("/", 1)[-1]
+    try:  # opened before the response starts, so a missing file is a 410, not a broken 200
+        source = await anyio.to_thread.run_sync(lake.open_input_stream, path)
+    except FileNotFoundError:
+        raise await _gone(export_id, file) from None
     return StreamingResponse(
-        download.stream(lake, path),
+        download.stream(source),
         media_type=download.media_type(name),
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _current_file(paths: dict[str, str], file: str) -> tuple[str, bool] | None:
+    """The current path `file` stands for (a role such as `train_jsonl`, a current file name,
+    or an older version's name of the same file), and whether `file` was an older name."""
+    if file in paths:
+        return paths[file], False
+    base, version = rewrite.version_of(file)
+    for path in paths.values():
+        name = path.rsplit("/", 1)[-1]
+        if name == file:
+            return path, False
+        current_base, current = rewrite.version_of(name)
+        if current_base == base and version < current:
+            return path, True
+    return None
+
+
+async def _gone(export_id: uuid.UUID, file: str) -> Gone:
+    """The file is no longer stored (retention, or a rewrite since the row was read)."""
+    version = (await _row(export_id))["version"]
+    return Gone(
+        f"file {file!r} of export {export_id} is no longer stored; the export is at version"
+        f" {version}, see its `files` for the current names",
+        errors=[{"field": "file", "reason": f"not stored; current version {version}"}],
     )

@@ -42,6 +42,9 @@ class ExportRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+    # The beat's period and window (`daily:2026-11-21:2026-11-21`); unique, so a redelivered
+    # `export.scheduled` finds its job instead of making a second one. NULL: on request.
+    schedule_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),

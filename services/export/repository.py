@@ -30,22 +30,33 @@ def _json(value: Any) -> str:
 
 
 async def create(
-    conn: AsyncConnection, *, spec: dict[str, Any], requested_by: str, kind: str = KIND_AI_TRAINING
+    conn: AsyncConnection,
+    *,
+    spec: dict[str, Any],
+    requested_by: str,
+    kind: str = KIND_AI_TRAINING,
+    schedule_key: str | None = None,
 ) -> uuid.UUID:
-    export_id = uuid.uuid4()
-    await conn.execute(
+    """A queued job. With `schedule_key` there is one job per key: a second call (a redelivered
+    or repeated beat message) gets the existing job's id."""
+    # DO UPDATE rather than DO NOTHING so that RETURNING gives the existing row (after a
+    # concurrent insert of the same key commits); NULL keys never conflict.
+    export_id: uuid.UUID = await conn.scalar(
         text(
             "INSERT INTO export.exports (id, kind, status, spec, progress, paths, superseded,"
-            " version, requested_by, created_at) VALUES (:id, :kind, 'queued',"
-            " CAST(:spec AS jsonb), CAST(:progress AS jsonb), '{}', '[]', 1, :by, :at)"
+            " version, requested_by, created_at, schedule_key) VALUES (:id, :kind, 'queued',"
+            " CAST(:spec AS jsonb), CAST(:progress AS jsonb), '{}', '[]', 1, :by, :at, :key)"
+            " ON CONFLICT (schedule_key) DO UPDATE SET schedule_key = EXCLUDED.schedule_key"
+            " RETURNING id"
         ),
         {
-            "id": export_id,
+            "id": uuid.uuid4(),
             "kind": kind,
             "spec": _json(spec),
             "progress": _json({"stage": "queued", "done": 0, "total": 0}),
             "by": requested_by,
             "at": datetime.now(UTC),
+            "key": schedule_key,
         },
     )
     return export_id

@@ -30,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.lake import Lake
 from services.export.training.writer import PARQUET_ROW_GROUP, gzip_bytes
 
-_VERSIONED = re.compile(r"^(?P<stem>.*?)(?:\.v\d+)?(?P<ext>\.jsonl\.gz|\.jsonl|\.parquet|\.json)$")
+_VERSIONED = re.compile(
+    r"^(?P<stem>.*?)(?:\.v(?P<number>\d+))?(?P<ext>\.jsonl\.gz|\.jsonl|\.parquet|\.json)$"
+)
 
 
 def versioned(path: str, version: int) -> str:
@@ -39,6 +41,15 @@ def versioned(path: str, version: int) -> str:
     if match is None:
         return f"{path}.v{version}"
     return f"{match['stem']}.v{version}{match['ext']}"
+
+
+def version_of(name: str) -> tuple[str, int]:
+    """`a_1.v2.jsonl.gz` -> (`a_1.jsonl.gz`, 2); a name without `.vN` is version 1."""
+    match = _VERSIONED.match(name)
+    if match is None:
+        return name, 1
+    number = match["number"]
+    return f"{match['stem']}{match['ext']}", int(number) if number else 1
 
 
 def read_lines(lake: Lake, path: str) -> list[bytes]:

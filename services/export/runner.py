@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.db import one_shot_engine
@@ -56,7 +57,11 @@ def spec_body(
 def period_range(period: str, today: date) -> tuple[date, date]:
     """`daily`: the day before; `weekly`: the 7 days before today."""
     yesterday = today - timedelta(days=1)
-    return (yesterday, yesterday) if period == "daily" else (today - timedelta(days=7), yesterday)
+    if period == "daily":
+        return yesterday, yesterday
+    if period == "weekly":
+        return today - timedelta(days=7), yesterday
+    raise ValueError(f"unknown export period {period!r}")  # it names the job's schedule_key
 
 
 def _spec(export_id: uuid.UUID, body: dict[str, Any], created_at: datetime) -> ExportSpec:
@@ -122,6 +127,12 @@ def _observe(result: ExportResult, seconds: float) -> None:
     metrics.AVERAGE_QUALITY.set(result.average_quality)
 
 
+# Held by the worker running a job, for as long as it runs; released with its connection if
+# the worker dies.
+RUN_LOCK = text("SELECT pg_try_advisory_lock(hashtext('mindlake-export-run'), hashtext(:id))")
+_RUN_UNLOCK = text("SELECT pg_advisory_unlock(hashtext('mindlake-export-run'), hashtext(:id))")
+
+
 async def run_export(
     export_id: uuid.UUID,
     *,
@@ -132,10 +143,32 @@ async def run_export(
 ) -> dict[str, Any] | None:
     """Run a queued (or interrupted) job to the end; the finished row, None if there was
     nothing to run. A failure marks the job failed (with the reason) and is raised."""
+    # The broker hands an unacknowledged message out again after its visibility timeout
+    # (5 minutes, shorter than many exports): a second delivery while the first still runs
+    # must not run the job twice, and one after a worker died must run it again.
+    async with engine.connect() as lock:
+        await lock.execution_options(isolation_level="AUTOCOMMIT")  # not idle in a transaction
+        if not await lock.scalar(RUN_LOCK, {"id": str(export_id)}):
+            log.info("export_already_running", export_id=str(export_id))
+            return None
+        try:
+            return await _run_locked(export_id, engine, lake, settings, progress)
+        finally:
+            await lock.execute(_RUN_UNLOCK, {"id": str(export_id)})
+
+
+async def _run_locked(
+    export_id: uuid.UUID,
+    engine: AsyncEngine,
+    lake: Lake,
+    settings: ExportSettings,
+    progress: ProgressHook | None,
+) -> dict[str, Any] | None:
     async with engine.begin() as conn:
         body = await repository.start(conn, export_id)
         row = await repository.get(conn, export_id)
     if body is None or row is None:
+        log.info("export_not_run", export_id=str(export_id), reason="finished or unknown")
         return None
     reporter = _Progress(progress)
     flusher = asyncio.create_task(reporter.flush_forever(engine, export_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from celery import shared_task
@@ -20,17 +20,24 @@ from services.export.subject_stores import HANDLERS
 from services.export.withdrawals import drop_withdrawn
 
 
-async def _run(export_id: str | None, period: str | None = None) -> dict[str, Any] | None:
+async def _run(
+    export_id: str | None, period: str = "daily", today: date | None = None
+) -> dict[str, Any] | None:
     settings = get_export_settings()
     engine = one_shot_engine()
     try:
-        if export_id is None:  # a scheduled export: its job row first
-            start, end = period_range(period or "daily", datetime.now(UTC).date())
+        if export_id is None:  # a scheduled export: its job row first, one per period window
+            start, end = period_range(period, today or datetime.now(UTC).date())
             async with engine.begin() as conn:
-                new_id = await repository.create(
-                    conn, spec=spec_body(settings, start=start, end=end), requested_by="beat"
+                job = await repository.create(
+                    conn,
+                    spec=spec_body(settings, start=start, end=end),
+                    requested_by="beat",
+                    schedule_key=f"{period}:{start}:{end}",
                 )
-            export_id = str(new_id)
+            # A redelivered message gets the same job: run_export skips it if it is done or
+            # still running elsewhere, and runs it again if its first worker died.
+            export_id = str(job)
         row = await run_export(
             uuid.UUID(export_id), engine=engine, lake=Lake(settings), settings=settings
         )

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from libs.common.auth import Scope
 from libs.common.db import get_engine
 from libs.common.lake import Lake
-from services.export import endpoints
+from services.export import endpoints, repository, rewrite
 from tests.compliance.conftest import make_key
 from tests.export.service_helpers import create, run, spec
 from tests.export.test_training_pipeline import World, world  # noqa: F401 - the fixture
@@ -192,3 +192,77 @@ async def test_status_list_and_download(
     assert missing.status_code == 404
     queued = await admin.get(f"/v1/exports/{newer[0]}/download", params={"file": name})
     assert queued.status_code == 400
+
+
+async def _erase_one_train_user(export_id: uuid.UUID, world: World) -> dict[str, Any]:  # noqa: F811
+    """Rewrite the export without one user of its train side (as an erasure or a withdrawal
+    does); the export row before the rewrite."""
+    async with get_engine().connect() as conn:
+        before = await repository.get(conn, export_id)
+        assert before is not None
+        key = await conn.scalar(
+            text("SELECT subject_key FROM export.lineage WHERE export_id = :id AND file = :f"),
+            {"id": export_id, "f": before["paths"]["train_jsonl"]},
+        )
+    assert await rewrite.remove_subjects(get_engine(), world.lake, export_id, [key]) > 0
+    return before
+
+
+async def test_an_old_versions_file_name_leads_to_the_current_file(
+    admin: httpx.AsyncClient,
+    world: World,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(endpoints, "get_lake", lambda: world.lake)
+    export_id = await create(spec())
+    await run(export_id, world.settings)
+    before = await _erase_one_train_user(export_id, world)
+    old = {role: path.rsplit("/", 1)[-1] for role, path in before["paths"].items()}
+    status = (await admin.get(f"/v1/exports/{export_id}")).json()
+    assert status["version"] == 2
+    url = f"/v1/exports/{export_id}/download"
+
+    # the train side and the manifest were rewritten: their old names lead to the new files
+    for role in ("train_jsonl", "train_parquet", "manifest"):
+        assert status["files"][role] != old[role]
+        response = await admin.get(url, params={"file": old[role]})
+        assert response.status_code == 307, response.text
+        assert response.headers["location"] == f"{url}?file={status['files'][role]}"
+    # the validation side was not rewritten: its name is still the current one
+    assert status["files"]["validation_jsonl"] == old["validation_jsonl"]
+
+    first = await admin.get(url, params={"file": old["train_jsonl"]})
+    followed = await admin.get(first.headers["location"])
+    new_path = status["manifest"]["files"]["train_jsonl"]["path"]
+    if world.lake.is_s3:  # the second hop is the presigned URL of the new file
+        assert followed.status_code == 307 and new_path in followed.headers["location"]
+    else:
+        assert followed.status_code == 200
+        assert followed.content == world.lake.read_bytes(new_path)
+        assert new_path.rsplit("/", 1)[-1] in followed.headers["content-disposition"]
+    assert not world.lake.exists(before["paths"]["train_jsonl"])  # never served again
+
+    # a version that never existed is no file of this export
+    never = old["train_jsonl"].replace(".jsonl.gz", ".v9.jsonl.gz")
+    assert (await admin.get(url, params={"file": never})).status_code == 404
+
+
+async def test_a_file_no_longer_stored_is_gone_not_a_500(
+    admin: httpx.AsyncClient,
+    world: World,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(endpoints, "get_lake", lambda: world.lake)
+    export_id = await create(spec())
+    await run(export_id, world.settings)
+    await _erase_one_train_user(export_id, world)
+    status = (await admin.get(f"/v1/exports/{export_id}")).json()
+    current = status["manifest"]["files"]["train_jsonl"]["path"]
+    world.lake.delete(current)  # e.g. retention, or a rewrite between reading the row and now
+
+    response = await admin.get(
+        f"/v1/exports/{export_id}/download", params={"file": status["files"]["train_jsonl"]}
+    )
+    assert response.status_code == 410, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "version 2" in response.json()["detail"]
