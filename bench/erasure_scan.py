@@ -39,7 +39,8 @@ from libs.common.settings import CommonSettings
 from libs.common.subject_rights import Collected
 from libs.common.subjects import subject_key
 from services.compliance.needles import needles_from
-from services.compliance.trace_scan import ScanReport, scan
+from services.compliance.trace_report import ScanReport
+from services.compliance.trace_scan import scan
 from services.ingest.raw_table import SCHEMA, RawEventsTable
 
 BENCH_DIR = Path("var/bench")

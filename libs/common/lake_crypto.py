@@ -59,58 +59,67 @@ def decrypt_column(
     subjects: pa.Array | pa.ChunkedArray,
     keys: Mapping[str, bytes],
 ) -> pa.ChunkedArray:
-    """A string column decrypted row by row with each row's subject's key, chunk by chunk
-    (no copy of the whole column). Prefix tests, base64 (polars, in Rust) and the merge run
-    on whole chunks; only AES-GCM runs per value in Python (`cryptography` holds the GIL,
-    so threads would not help)."""
-    ciphers: dict[str, AESGCM | None] = {}
-    parts = [
-        _decrypt_chunk(batch.column(0), batch.column(1), keys, ciphers)
-        for batch in pa.table({"value": values, "subject": subjects}).to_batches()
-    ]
-    return pa.chunked_array(parts, pa.string())
+    """A string column decrypted row by row with each row's subject's key."""
+    return Decryptor(keys).column(values, subjects)
 
 
-def _decrypt_chunk(
-    values: pa.Array,
-    subjects: pa.Array,
-    keys: Mapping[str, bytes],
-    ciphers: dict[str, AESGCM | None],
-) -> pa.Array:
-    # Files rewritten by a Delta DELETE or MERGE hold string_view columns: read as string.
-    values = values.cast(pa.string())
-    codes_array = pc.dictionary_encode(subjects.cast(pa.string()))
-    names = codes_array.dictionary.to_pylist()
-    for name in names:
-        if name not in ciphers:
-            ciphers[name] = AESGCM(keys[name]) if name in keys else None
-    chunk_ciphers = [ciphers[n] for n in names]
-    aads = [str(n).encode() for n in names]
-    sealed = pc.fill_null(pc.starts_with(values, PREFIX), False)
-    # Not base64 (a damaged value) decodes to null, and so comes back null, like a bad tag.
-    raw = (
-        pl.Series(pc.if_else(sealed, values, pa.scalar(None, pa.string())))
-        .str.strip_prefix(PREFIX)
-        .str.decode("base64", strict=False)
-        .to_arrow()
-        .cast(pa.large_binary())
-    )
-    data, offsets = _bytes_and_offsets(raw)
-    out: list[bytes | None] = []
-    add = out.append
-    for i, code in enumerate(codes_array.indices.to_pylist()):
-        start, end = offsets[i], offsets[i + 1]
-        cipher = chunk_ciphers[code] if code is not None and end - start >= _NONCE_AND_TAG else None
-        if cipher is None:
-            add(None)  # not encrypted (merged back below), or shredded: the key is gone
-            continue
-        nonce_end = start + NONCE_BYTES
-        try:
-            add(cipher.decrypt(data[start:nonce_end], data[nonce_end:end], aads[code]))
-        except InvalidTag:
-            add(None)  # not this user's value (moved to another row), or tampered with
-    plain = pa.array(out, pa.binary()).cast(pa.string())
-    return pc.if_else(sealed, plain, values)
+class Decryptor:
+    """Opens sealed values with their row's subject's key, chunk by chunk (no copy of a
+    whole column). Prefix tests, base64 (polars, in Rust) and the merge run on whole chunks;
+    only AES-GCM runs per value in Python (`cryptography` holds the GIL, so threads would
+    not help). One AES-GCM object per subject for the decryptor's life: a scan of many files
+    holding thousands of users builds each once."""
+
+    def __init__(self, keys: Mapping[str, bytes]) -> None:
+        self.keys = keys
+        self._ciphers: dict[str, AESGCM | None] = {}
+
+    def column(
+        self, values: pa.Array | pa.ChunkedArray, subjects: pa.Array | pa.ChunkedArray
+    ) -> pa.ChunkedArray:
+        parts = [
+            self._chunk(batch.column(0), batch.column(1))
+            for batch in pa.table({"value": values, "subject": subjects}).to_batches()
+        ]
+        return pa.chunked_array(parts, pa.string())
+
+    def _chunk(self, values: pa.Array, subjects: pa.Array) -> pa.Array:
+        # Files rewritten by a Delta DELETE or MERGE hold string_view columns: read as string.
+        values = values.cast(pa.string())
+        codes_array = pc.dictionary_encode(subjects.cast(pa.string()))
+        names = codes_array.dictionary.to_pylist()
+        for name in names:
+            if name not in self._ciphers:
+                key = self.keys.get(name)
+                self._ciphers[name] = AESGCM(key) if key is not None else None
+        ciphers = [self._ciphers[n] for n in names]
+        aads = [str(n).encode() for n in names]
+        sealed = pc.fill_null(pc.starts_with(values, PREFIX), False)
+        # Not base64 (a damaged value) decodes to null, and so comes back null, like a bad tag.
+        raw = (
+            pl.Series(pc.if_else(sealed, values, pa.scalar(None, pa.string())))
+            .str.strip_prefix(PREFIX)
+            .str.decode("base64", strict=False)
+            .to_arrow()
+            .cast(pa.large_binary())
+        )
+        data, offsets = _bytes_and_offsets(raw)
+        out: list[bytes | None] = []
+        add = out.append
+        for i, code in enumerate(codes_array.indices.to_pylist()):
+            start, end = offsets[i], offsets[i + 1]
+            too_short = end - start < _NONCE_AND_TAG  # null, or damaged
+            cipher = None if code is None or too_short else ciphers[code]
+            if cipher is None:
+                add(None)  # not encrypted (merged back below), or shredded: the key is gone
+                continue
+            nonce_end = start + NONCE_BYTES
+            try:
+                add(cipher.decrypt(data[start:nonce_end], data[nonce_end:end], aads[code]))
+            except InvalidTag:
+                add(None)  # not this user's value (moved to another row), or tampered with
+        plain = pa.array(out, pa.binary()).cast(pa.string())
+        return pc.if_else(sealed, plain, values)
 
 
 def _bytes_and_offsets(column: pa.Array) -> tuple[bytes, list[int]]:
