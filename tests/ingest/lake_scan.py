@@ -5,10 +5,13 @@ without them it sees what is stored (ciphertext)."""
 
 from __future__ import annotations
 
+import gzip
 import io
+import zipfile
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -19,27 +22,39 @@ from libs.common.lake_crypto import RAW_EVENTS_COLUMNS, SUBJECT_COLUMN, decrypt_
 
 
 def lake_texts(
-    lake: Lake, prefix: str = "", keys: Mapping[str, bytes] | None = None
+    lake: Lake, prefix: str = "", keys: Mapping[str, bytes] | None = None, *, deep: bool = False
 ) -> dict[str, str]:
-    """Object path -> searchable text (Parquet decoded to its values; others as raw text)."""
+    """Object path -> searchable text (Parquet decoded to its values; others as raw text).
+    `deep`: also nested Parquet columns (a Delta checkpoint's actions) as JSON, and gzip and
+    zip files opened (exports, archives)."""
     texts: dict[str, str] = {}
     for obj in lake.list(prefix):
         data = lake.read_bytes(obj.path)
         if obj.path.endswith(".parquet"):
-            table = pq.read_table(io.BytesIO(data))
-            if keys is not None and SUBJECT_COLUMN in table.column_names:
-                strings = [
-                    f.name for f in table.schema if f.name != SUBJECT_COLUMN and _is_string(f.type)
-                ]
-                table = decrypt_table(table, keys, strings)
-            values = []
-            for column in table.columns:
-                if _is_string(column.type):
-                    values.extend(v for v in column.to_pylist() if v)
-            texts[obj.path] = "\n".join(values)
+            texts[obj.path] = _parquet_text(data, keys, deep)
+        elif deep and obj.path.endswith(".gz"):
+            texts[obj.path] = gzip.decompress(data).decode("utf-8", errors="replace")
+        elif deep and obj.path.endswith(".zip"):
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                members = [archive.read(name) for name in archive.namelist()]
+            texts[obj.path] = "\n".join(m.decode("utf-8", errors="replace") for m in members)
         else:
             texts[obj.path] = data.decode("utf-8", errors="replace")
     return texts
+
+
+def _parquet_text(data: bytes, keys: Mapping[str, bytes] | None, deep: bool) -> str:
+    table = pq.read_table(io.BytesIO(data))
+    if keys is not None and SUBJECT_COLUMN in table.column_names:
+        strings = [f.name for f in table.schema if f.name != SUBJECT_COLUMN and _is_string(f.type)]
+        table = decrypt_table(table, keys, strings)
+    values = []
+    for column in table.columns:
+        if _is_string(column.type):
+            values.extend(v for v in column.to_pylist() if v)
+        elif deep and pa.types.is_nested(column.type):
+            values.append(orjson.dumps(column.to_pylist(), default=str).decode())
+    return "\n".join(values)
 
 
 def _is_string(kind: pa.DataType) -> bool:
@@ -50,11 +65,16 @@ def _is_string(kind: pa.DataType) -> bool:
 
 
 def find(
-    lake: Lake, needles: list[str], prefix: str = "", keys: Mapping[str, bytes] | None = None
+    lake: Lake,
+    needles: list[str],
+    prefix: str = "",
+    keys: Mapping[str, bytes] | None = None,
+    *,
+    deep: bool = False,
 ) -> list[tuple[str, str]]:
-    """(path, needle) for every needle found anywhere under the prefix."""
+    """(path, needle) for every needle found anywhere under the prefix, case-insensitively."""
     hits = []
-    for path, content in lake_texts(lake, prefix, keys).items():
+    for path, content in lake_texts(lake, prefix, keys, deep=deep).items():
         lowered = content.lower()
         hits.extend((path, n) for n in needles if n.lower() in lowered)
     return hits

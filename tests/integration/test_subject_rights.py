@@ -22,8 +22,6 @@ from typing import Any
 
 import httpx
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -34,6 +32,7 @@ from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
 from libs.common.lake_crypto import decrypt_table
 from tests import factories
+from tests.ingest.lake_scan import find
 from tests.integration.services import lake_env, pointed_at, tails, workers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -88,34 +87,6 @@ async def scalar(sql: str, **params: Any) -> Any:
 
 
 # --- independent search (not the service's own scan) -----------------------------------------
-def lake_hits(lake: Lake, needles: list[str], keys: dict[str, bytes]) -> dict[str, list[int]]:
-    """Object path -> indexes of the needles found in it: Parquet decoded (and decrypted
-    with every live key), gzip and zip opened, everything else as bytes."""
-    found: dict[str, list[int]] = {}
-    for obj in lake.list(""):
-        data = lake.read_bytes(obj.path)
-        texts: list[str] = []
-        if obj.path.endswith(".parquet"):
-            table = pq.read_table(io.BytesIO(data))
-            strings = [f.name for f in table.schema if pa.types.is_string(f.type)]
-            if "subject_key" in table.column_names:
-                table = decrypt_table(table, keys, [c for c in strings if c != "subject_key"])
-            for column in table.columns:
-                texts.append(orjson.dumps(column.to_pylist(), default=str).decode())
-        elif obj.path.endswith(".gz"):
-            texts.append(gzip.decompress(data).decode("utf-8", "replace"))
-        elif obj.path.endswith(".zip"):
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                texts += [archive.read(n).decode("utf-8", "replace") for n in archive.namelist()]
-        else:
-            texts.append(data.decode("utf-8", "replace"))
-        blob = "\n".join(texts)
-        hits = [i for i, needle in enumerate(needles) if needle in blob]
-        if hits:
-            found[obj.path] = hits
-    return found
-
-
 async def postgres_hits(needles: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     async with get_engine().connect() as conn:
@@ -422,7 +393,7 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
     # No trace anywhere, by a search independent of the service's own scan.
     needles = [erased, erased_email, *erased_sentences]
     keys = await _live_keys()
-    assert lake_hits(lake, needles, keys) == {}
+    assert find(lake, needles, keys=keys, deep=True) == []
     assert await postgres_hits(needles) == {}
     assert await redis_hits(redis_url, needles) == []
     # Everyone else is intact and readable.
