@@ -1,11 +1,14 @@
 """ingest.pull_drops: the files file-drop jobs took from the lake.
 
 A taken file stays where its producer dropped it, so it is a copy of what was pulled: a file
-holding the user's records (by the job's `subject_field`) is rewritten without them in its own
-format, or deleted when nothing is left. It is never read again (`ingest.pull_files` keeps
-its name), so the rewrite lands nothing twice. Drops in local folders are outside the lake;
-their owners erase them. A job without a `subject_field` cannot tell whose a record is: its
-files are left alone (the erasure scan would still report the user's id in them).
+holding the user's records is rewritten without them in its own format, or deleted when
+nothing is left. A record is the user's by the job's `subject_field`; a record whose user is
+unknown (every record of a job without a `subject_field`, or one with no value in it: landed
+with no `subject_key`) is the user's when one of its values is the user id exactly
+(`subject_text.holds_id`: a top-level value or a nested string; a longer value that merely
+contains the id is left alone). A taken file is never read again (`ingest.pull_files`
+keeps its name), so the rewrite lands nothing twice. Drops in local folders are outside the
+lake; their owners erase them.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from libs.common.lake import Lake
 from libs.common.subject_rights import Collected, SubjectContext
 from services.ingest.pull.source_files import FORMATS, parse
 from services.ingest.subject_lake import in_thread
-from services.ingest.subject_text import strings_in
+from services.ingest.subject_text import holds_id, strings_in
 
 TAKEN_FILES = text(
     """
@@ -40,13 +43,13 @@ class DropFile:
     job: str
     path: str  # under the lake root
     fmt: str
-    subject_field: str
+    subject_field: str | None
 
 
 def _drop_files(rows: Sequence[Any]) -> Iterator[DropFile]:
     for job, source, landing, name in rows:
-        field = (landing or {}).get("subject_field")
-        if source.get("location", "lake") != "lake" or not field:
+        field = (landing or {}).get("subject_field") or None
+        if source.get("location", "lake") != "lake":
             continue
         prefix = source["path"].strip("/")
         fmt = source.get("format", "auto")
@@ -57,8 +60,10 @@ def _drop_files(rows: Sequence[Any]) -> Iterator[DropFile]:
 
 
 def _theirs(record: dict[str, Any], drop: DropFile, user_id: str) -> bool:
-    value = record.get(drop.subject_field)
-    return value is not None and str(value) == user_id
+    value = record.get(drop.subject_field) if drop.subject_field else None
+    if value is None:  # no user known (as on landing): by the id as a value
+        return holds_id(record, user_id)
+    return str(value) == user_id
 
 
 def _dump(records: list[dict[str, Any]], fmt: str, original: bytes) -> bytes:

@@ -1,10 +1,12 @@
 """The ingest service's lake stores of a user's data (registered in subject_stores.py).
 
-Delta tables are searched and erased by `subject_key` only, so no user id enters a predicate
-(predicates are written into `_delta_log`). Erasing is delete, then vacuum with zero retention
-(the files of older versions, which still hold the rows, go at once), then a checkpoint; each
-under the lock every writer of that table takes, so no commit races it and vacuum never
-removes a file a writer is about to commit. A table with nothing of the user's gets no commit.
+Delta tables are searched and erased by `subject_key`, so no user id enters a predicate
+(predicates are written into `_delta_log`); pulled rows with no `subject_key` are found by the
+user id as a value and removed by replacing their runs (subject_unkeyed.py). Erasing is
+delete, then vacuum with zero retention (the files of older versions, which still hold the
+rows, go at once), then a checkpoint; each under the lock every writer of that table takes, so
+no commit races it and vacuum never removes a file a writer is about to commit. A table with
+nothing of the user's gets no commit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from services.ingest.subject_text import (
     texts_of,
     unique,
 )
+from services.ingest.subject_unkeyed import purge_unkeyed, unkeyed_rows
 
 TENANTS = "raw/tenants"
 PULLED = "raw/pulled"
@@ -73,21 +76,28 @@ def rows_of(table: DeltaTable, subject_key: str, columns: list[str]) -> pa.Table
     return pa.concat_tables(parts)
 
 
-def purge(lake: Lake, path: str, subject_key: str) -> dict[str, int]:
-    """Delete the subject's rows, then every file no longer in the current version (older
-    versions' copies of the rows), then checkpoint. Callers hold the table's writer lock."""
+def purge(lake: Lake, path: str, subject_key: str, *, user_id: str | None = None) -> dict[str, int]:
+    """Delete the subject's rows (given `user_id`, also the rows with no subject_key that name
+    them: `rows_by_id`), then every file no longer in the current version (older versions'
+    copies of the rows), then checkpoint. Callers hold the table's writer lock."""
     table = lake.delta_table(path)
     if table is None:
-        return {"rows": 0, "files_rewritten": 0, "files_purged": 0}
+        empty = {"rows": 0, "files_rewritten": 0, "files_purged": 0}
+        return empty if user_id is None else {**empty, "rows_by_id": 0}
     deleted = table.delete(predicate=subject_filter(subject_key))
-    purged = vacuum_all(lake, path, table)
-    if deleted["num_removed_files"] or purged:
-        table.create_checkpoint()
-    return {
+    counts = {
         "rows": int(deleted["num_deleted_rows"]),
         "files_rewritten": int(deleted["num_removed_files"]),
-        "files_purged": purged,
     }
+    if user_id is not None:
+        by_id = purge_unkeyed(table, user_id)
+        counts["rows"] += by_id["rows"]
+        counts["rows_by_id"] = by_id["rows"]
+        counts["files_rewritten"] += by_id["files_rewritten"]
+    counts["files_purged"] = vacuum_all(lake, path, table)
+    if counts["files_rewritten"] or counts["files_purged"]:
+        table.create_checkpoint()
+    return counts
 
 
 def vacuum_all(lake: Lake, path: str, table: DeltaTable) -> int:
@@ -255,7 +265,9 @@ async def job_locked(conn: AsyncConnection, job_name: str) -> AsyncIterator[None
 
 
 class PulledTablesStore:
-    """raw/pulled/<job>: records landed by pull jobs with a subject field."""
+    """raw/pulled/<job>: records of the user by `subject_key` (jobs with a subject field,
+    decrypted with their key), and records with no `subject_key` (a job without a subject
+    field, or a record without it) that hold the user id as a value (subject_unkeyed.py)."""
 
     tables: tuple[str, ...] = ()
 
@@ -278,15 +290,29 @@ class PulledTablesStore:
                     {"job": job, "pulled_at": row["pulled_at"].isoformat(), "record": record}
                 )
                 out.texts += strings_in(record)
-        out.texts = [t for t in unique(out.texts) if t != ctx.subject_key]
+            for row in unkeyed_rows(table, ctx.user_id):
+                out.records.append(
+                    {"job": job, "pulled_at": row["pulled_at"].isoformat(), "record": row["record"]}
+                )
+                out.texts += strings_in(row["record"])
+        out.texts = [t for t in unique(out.texts) if t not in (ctx.subject_key, ctx.user_id)]
         return out
 
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
         counts = []
         for path in await in_thread(delta_tables, ctx.lake, PULLED):
             async with ctx.engine.connect() as owner, job_locked(owner, path.rsplit("/", 1)[-1]):
-                counts.append(await in_thread(purge, ctx.lake, path, ctx.subject_key))
-        return merged(iter(counts)) or {"rows": 0, "files_rewritten": 0, "files_purged": 0}
+                counts.append(await in_thread(self._purge, ctx, path))
+        return merged(iter(counts)) or {
+            "rows": 0,
+            "rows_by_id": 0,
+            "files_rewritten": 0,
+            "files_purged": 0,
+        }
+
+    @staticmethod
+    def _purge(ctx: SubjectContext, path: str) -> dict[str, int]:
+        return purge(ctx.lake, path, ctx.subject_key, user_id=ctx.user_id)
 
 
 # --- ingest.quarantine -----------------------------------------------------------------------

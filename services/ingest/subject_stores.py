@@ -3,8 +3,9 @@
 Each handler finds the user's rows in one store, returns them (collect) or removes them
 (erase); libs/common/subject_rights.py runs them as steps of a request. Postgres stores are
 here; lake stores (raw events, tenant and pulled tables, the CSV quarantine) are in
-subject_lake.py. Every ingest table is claimed by a store's `tables` or listed in
-`NO_SUBJECT_DATA`.
+subject_lake.py (pulled rows of no known user, found by the user id: subject_unkeyed.py), the
+files file-drop jobs took in subject_drops.py. Every ingest table is claimed by a store's
+`tables` or listed in `NO_SUBJECT_DATA`.
 """
 
 from __future__ import annotations

@@ -27,6 +27,17 @@ def strings_in(value: Any) -> list[str]:
     return []
 
 
+def holds_id(record: dict[str, Any], user_id: str) -> bool:
+    """Whether a record whose user is unknown names the user: a top-level value (a string or a
+    whole number) or a string anywhere inside it that is the user id exactly. An identifier
+    match, never a substring: a longer value holding the id (`u-10` for `u-1`, or a sentence
+    mentioning it) is someone else's or free text, and is left alone."""
+    for value in record.values():
+        if isinstance(value, int) and not isinstance(value, bool) and str(value) == user_id:
+            return True
+    return user_id in strings_in(record)
+
+
 def texts_of(service: str | None, entry: dict[str, Any]) -> list[str]:
     """Free text in an entry (or a landed body merged with its extras): the free-text fields,
     unknown fields and identifying fields (hashed once landed). Enumerations such as an
