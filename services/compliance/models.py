@@ -62,8 +62,11 @@ class RetentionPolicy(Base):
     """How long one kind of data is kept (services/compliance/retention.py enforces it).
 
     `target_kind` is `delta` (a Delta table at `target`, deleted by whole date partitions of
-    `date_column`) or `objects` (objects under the prefix `target`, by modification time;
-    `keep_latest` versions per folder are kept whatever their age)."""
+    `date_column`), `delta_tables` (every Delta table under the prefix `target`, by its own
+    date partition column when `date_column` is null, else by `date_column`, a partition or a
+    date/timestamp column; a table with neither is skipped) or `objects` (objects under the
+    prefix `target`, by modification time; `keep_latest` versions per folder are kept
+    whatever their age)."""
 
     __tablename__ = "retention_policies"
 
@@ -79,7 +82,7 @@ class RetentionPolicy(Base):
 
     __table_args__ = (
         CheckConstraint("retention_days BETWEEN 1 AND 3650", name="retention_days"),
-        CheckConstraint("target_kind IN ('delta', 'objects')", name="target_kind"),
+        CheckConstraint("target_kind IN ('delta', 'delta_tables', 'objects')", name="target_kind"),
     )
 
 

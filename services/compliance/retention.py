@@ -2,18 +2,24 @@
 
 One run visits every policy (compliance.retention_policies): a Delta target loses its date
 partitions older than the cutoff (under the raw-events writer lock, then vacuum and
-checkpoint, so the bytes are gone at once and not after the table's own retention); an
-object target loses the objects last written before it. A policy that fails is recorded with
-its error and the others still run; the run is then `failed` and the next run tries again
-(deleting is idempotent). Each removal is an audit entry (action Delete, no subject).
+checkpoint, so the bytes are gone at once and not after the table's own retention); a Delta
+prefix (`delta_tables`) does the same to every Delta table under it, each under the lock its
+own writers take (a tenant table's, a pull job's), by the table's date partition or the
+policy's date column, and lists the tables it cannot age; an object target loses the objects
+last written before the cutoff. A policy that fails is recorded with its error and the others
+still run; the run is then `failed` and the next run tries again (deleting is idempotent).
+Each removal is an audit entry (action Delete, no subject).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -22,12 +28,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.audit import AuditAction, AuditEntry, AuditPurpose, insert_outbox
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from libs.common.lake_locks import release_raw_events_lock, take_raw_events_lock
+from libs.common.lake_locks import (
+    release_pull_job_lock,
+    release_raw_events_lock,
+    take_pull_job_lock,
+    take_raw_events_lock,
+    take_tenant_table_lock,
+)
 from libs.common.metrics import Counter
 from libs.common.settings import CommonSettings
 from services.compliance import retention_repository as repository
 from services.compliance.models import RetentionPolicy
-from services.compliance.retention_lake import Removed, purge_objects, purge_partitions
+from services.compliance.retention_lake import (
+    Removed,
+    delta_tables,
+    purge_objects,
+    purge_partitions,
+    purge_table,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -52,9 +70,73 @@ ERRORS = Counter(
 SYSTEM_ACTOR = "retention"
 
 
+TENANT_TABLE = re.compile(r"raw/tenants/([^/]+)/([^/]+)")  # services/ingest/csv_upload
+PULLED_TABLE = re.compile(r"raw/pulled/([^/]+)")  # services/ingest/pull
+
+
+class UnknownWriters(Exception):
+    """No known lock serializes the table's writers: purging it could race them."""
+
+
+@asynccontextmanager
+async def writer_lock(engine: AsyncEngine, path: str) -> AsyncIterator[None]:
+    """Hold, around a purge, the lock every writer of the table at `path` takes.
+
+    A tenant table: the CSV upload's transaction lock (waits for a running upload). A pulled
+    table: its pull job's run lock (waits for a running pull; a run that starts meanwhile finds
+    the job busy and runs next time); a table whose job was deleted has no writer left.
+    """
+    if tenant := TENANT_TABLE.fullmatch(path):
+        async with engine.begin() as conn:  # held until this transaction ends
+            await take_tenant_table_lock(conn, tenant[1], tenant[2])
+            yield
+        return
+    if not (pulled := PULLED_TABLE.fullmatch(path)):
+        raise UnknownWriters(f"no known writer lock for {path}: not purged")
+    async with engine.connect() as conn:
+        job_id = await repository.pull_job_id(conn, pulled[1])
+        await conn.commit()
+        if job_id is None:
+            yield
+            return
+        await take_pull_job_lock(conn, job_id, wait=True)
+        await conn.commit()
+        try:
+            yield
+        finally:
+            await release_pull_job_lock(conn, job_id)
+            await conn.commit()
+
+
+async def purge_tables(
+    engine: AsyncEngine, lake: Lake, policy: RetentionPolicy, cutoff: date
+) -> Removed:
+    """Every Delta table under the policy's prefix, one at a time under its writers' lock. A
+    table that fails is recorded (`failed_tables`) and the others still go."""
+    total = Removed()
+    for path in await asyncio.to_thread(delta_tables, lake, policy.target):
+        try:
+            async with writer_lock(engine, path):
+                removed = await asyncio.to_thread(
+                    purge_table, lake, path, policy.date_column, cutoff
+                )
+        except UnknownWriters as exc:
+            total.skip(path, str(exc))
+            continue
+        except Exception as exc:
+            total.failed_tables[path] = f"{type(exc).__name__}: {str(exc)[:200]}"
+            continue
+        total.add(path, removed)
+    return total
+
+
 async def enforce_policy(
     engine: AsyncEngine, lake: Lake, policy: RetentionPolicy, now: datetime
 ) -> Removed:
+    if policy.target_kind == "delta_tables":
+        return await purge_tables(
+            engine, lake, policy, (now - timedelta(days=policy.retention_days)).date()
+        )
     if policy.target_kind == "delta":
         cutoff_day = (now - timedelta(days=policy.retention_days)).date()
         async with engine.connect() as conn:
@@ -80,7 +162,7 @@ def _result(policy: RetentionPolicy, now: datetime) -> dict[str, Any]:
         "data_type": policy.data_type,
         "target": policy.target,
         "retention_days": policy.retention_days,
-        "cutoff": (cutoff.date() if policy.target_kind == "delta" else cutoff).isoformat(),
+        "cutoff": (cutoff if policy.target_kind == "objects" else cutoff.date()).isoformat(),
     }
 
 
@@ -152,6 +234,10 @@ async def _run_one(
         log.warning("retention_policy_failed", error_type=type(exc).__name__, **labels)
         return result
     result.update(asdict(removed))
+    if removed.failed_tables:  # the tables that did go are counted; the run still fails
+        ERRORS.labels(**labels).inc()
+        result["error"] = f"{len(removed.failed_tables)} table(s) failed, see failed_tables"
+        log.warning("retention_tables_failed", tables=len(removed.failed_tables), **labels)
     ROWS_REMOVED.labels(**labels).inc(removed.rows)
     OBJECTS_REMOVED.labels(**labels).inc(removed.files)
     BYTES_REMOVED.labels(**labels).inc(removed.bytes)

@@ -1,4 +1,4 @@
-"""The lake side of retention: drop expired date partitions of a Delta table, expired objects.
+"""The lake side of retention: drop expired rows of Delta tables (by date), expired objects.
 
 Blocking (deltalake, pyarrow filesystems): call from a worker thread. A Delta purge must run
 under the table's writer lock (libs.common.lake_locks), which the caller holds.
@@ -27,6 +27,24 @@ class Removed:
     bytes: int = 0
     partitions: list[str] = field(default_factory=list)  # the dates dropped (Delta targets)
     skipped_tables: list[str] = field(default_factory=list)  # Delta tables under a prefix
+    skip_reasons: dict[str, str] = field(default_factory=dict)  # why, by table (Delta prefixes)
+    purged_tables: list[str] = field(default_factory=list)  # tables that lost rows (prefixes)
+    failed_tables: dict[str, str] = field(default_factory=dict)  # table -> error (prefixes)
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped_tables.append(path)
+        self.skip_reasons[path] = reason
+
+    def add(self, path: str, other: Removed) -> None:
+        """Count one table's purge (or skip) into a prefix's total."""
+        self.rows += other.rows
+        self.files += other.files
+        self.bytes += other.bytes
+        self.partitions = sorted(set(self.partitions) | set(other.partitions))
+        if other.rows or other.files:
+            self.purged_tables.append(path)
+        for table in other.skipped_tables:
+            self.skip(table, other.skip_reasons.get(table, ""))
 
 
 def purge_partitions(lake: Lake, path: str, date_column: str, cutoff: date) -> Removed:
@@ -69,6 +87,98 @@ def purge_partitions(lake: Lake, path: str, date_column: str, cutoff: date) -> R
     )
 
 
+def delta_tables(lake: Lake, prefix: str) -> list[str]:
+    """Paths of the Delta tables under a prefix: the folders holding a `_delta_log`."""
+    return _tables_in(lake.list(prefix))
+
+
+def _tables_in(objects: list[LakeObject]) -> list[str]:
+    return sorted({o.path.split(DELTA_LOG, 1)[0] for o in objects if DELTA_LOG in o.path})
+
+
+def purge_table(lake: Lake, path: str, date_column: str | None, cutoff: date) -> Removed:
+    """Age one table of a prefix by its date: the table's own date partition column (from its
+    metadata) when `date_column` is None, else the named column (a partition column, or a date
+    or timestamp column of the rows). A table with neither is skipped with the reason."""
+    table = lake.delta_table(path)
+    if table is None:
+        return Removed()
+    schema = pa.schema(table.schema().to_arrow())
+    partitions = list(table.metadata().partition_columns)
+    if date_column is None:
+        dated = [c for c in partitions if pa.types.is_date(schema.field(c).type)]
+        if len(dated) != 1:
+            removed = Removed()
+            reason = "several date partitions" if dated else "no date partition"
+            removed.skip(path, f"{reason} (partitioned by {partitions or 'nothing'})")
+            return removed
+        return purge_partitions(lake, path, dated[0], cutoff)
+    if date_column in partitions:
+        return purge_partitions(lake, path, date_column, cutoff)
+    if date_column in schema.names and _is_dated(schema.field(date_column).type):
+        return purge_rows(lake, path, date_column, cutoff)
+    removed = Removed()
+    removed.skip(path, f"no date column {date_column}")
+    return removed
+
+
+def purge_rows(lake: Lake, path: str, date_column: str, cutoff: date) -> Removed:
+    """Delete every row whose `date_column` (a date or timestamp, not a partition) is before
+    `cutoff` (midnight UTC), then vacuum with zero retention and checkpoint.
+
+    The predicate names the date alone. A file whose rows are all expired goes whole; one that
+    also holds younger rows is rewritten without the expired ones (the table's own statistics
+    settings apply to the new file, so no identifying column gets statistics in the log)."""
+    if not COLUMN.fullmatch(date_column):
+        raise ValueError("the date column is not a plain column name")
+    table = lake.delta_table(path)
+    if table is None:
+        return Removed()
+    column_type = pa.schema(table.schema().to_arrow()).field(date_column).type
+    files = pa.table(table.get_add_actions(flatten=True))
+    oldest = f"min.{date_column}"
+    if (  # statistics on the column: nothing to do (and no commit) if no file is old enough
+        oldest in files.column_names
+        and files.column(oldest).null_count == 0
+        and not any(_as_date(v) < cutoff for v in files.column(oldest).to_pylist())
+    ):
+        return Removed()
+    before = _file_sizes(files)
+    if pa.types.is_date(column_type):
+        bound = cutoff.isoformat()
+    else:  # timestamp: midnight UTC of the cutoff day, as partitions are cut
+        bound = f"{cutoff.isoformat()}T00:00:00" + ("Z" if column_type.tz else "")
+    metrics = table.delete(f"{date_column} < '{bound}'")
+    if not int(metrics.get("num_removed_files", 0)):
+        return Removed()
+    table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    after = _file_sizes(pa.table(table.get_add_actions(flatten=True)))
+    freed = sum(size for name, size in before.items() if name not in after) - sum(
+        size for name, size in after.items() if name not in before
+    )
+    return Removed(
+        rows=int(metrics.get("num_deleted_rows", 0)),
+        files=int(metrics.get("num_removed_files", 0)),
+        bytes=max(freed, 0),
+    )
+
+
+def _file_sizes(files: pa.Table) -> dict[str, int]:
+    return dict(
+        zip(
+            files.column("path").to_pylist(),
+            (int(s) for s in files.column("size_bytes").to_pylist()),
+            strict=True,
+        )
+    )
+
+
+def _is_dated(column_type: pa.DataType) -> bool:
+    return bool(pa.types.is_date(column_type) or pa.types.is_timestamp(column_type))
+
+
 def _as_date(value: object) -> date:
     if isinstance(value, datetime):
         return value.date()
@@ -87,7 +197,7 @@ def purge_objects(lake: Lake, prefix: str, cutoff: datetime, *, keep_latest: int
     deleting their files by age would corrupt them.
     """
     objects = lake.list(prefix)
-    tables = sorted({o.path.split(DELTA_LOG, 1)[0] for o in objects if DELTA_LOG in o.path})
+    tables = _tables_in(objects)
     removed = Removed(skipped_tables=tables)
     candidates = [
         o for o in objects if not any(o.path.startswith(t.rstrip("/") + "/") for t in tables)

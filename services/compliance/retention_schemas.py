@@ -15,9 +15,15 @@ class PolicyOut(BaseModel):
     zone: str
     data_type: str
     retention_days: int = Field(description="Data older than this many days is deleted")
-    target_kind: str = Field(description="delta (date partitions) or objects (by last write)")
-    target: str = Field(description="The Delta table path or the object prefix in the lake")
-    date_column: str | None = Field(description="The partition column a Delta target ages by")
+    target_kind: str = Field(
+        description="delta (date partitions), delta_tables (every Delta table under a prefix,"
+        " by date) or objects (by last write)"
+    )
+    target: str = Field(description="The Delta table path, or the prefix in the lake")
+    date_column: str | None = Field(
+        description="The date column a Delta target ages by; null for delta_tables: each"
+        " table's own date partition column, read from its metadata"
+    )
     keep_latest: int = Field(description="Objects: newest versions per folder always kept")
     updated_by: str
     updated_at: datetime

@@ -33,6 +33,9 @@ DEFAULT_DAYS = {
     ("processed", "risk-assessments"): 90,
     ("models", "model-versions"): 30,
     ("logs", "logs"): 90,
+    ("raw", "tenant-interactions"): 365,
+    ("raw", "pulled"): 365,
+    ("raw", "quarantine"): 90,
 }
 TODAY = datetime.now(UTC).date()
 OLD_DAYS = (TODAY - timedelta(days=500), TODAY - timedelta(days=400))  # past 365 days
@@ -135,7 +138,7 @@ async def test_a_run_removes_only_expired_data(clean_retention: None, lake_setti
     counts = await asyncio.to_thread(write_events, lake, lake_settings)
     between = await asyncio.to_thread(write_objects, lake)
     # Objects: keep 1 day, and run "a day after `between`": older objects are past it.
-    await set_days({key: 1 for key in DEFAULT_DAYS if key != ("raw", "events")})
+    await set_days({key: 1 for key in DEFAULT_DAYS if key[0] != "raw"})
     now = between + timedelta(days=1)
 
     run = await run_retention(get_engine(), lake, now=now)

@@ -8,14 +8,13 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.lake_locks import take_tenant_table_lock
+
 
 async def lock_table(conn: AsyncConnection, tenant: str, data_type: str) -> None:
     """Serialize writers of one tenant table until the transaction ends (a Delta MERGE
-    conflicts with a concurrent one)."""
-    await conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-        {"k": f"csv:{tenant}:{data_type}"},
-    )
+    conflicts with a concurrent one); erasure and retention take it too (libs.common.lake_locks)."""
+    await take_tenant_table_lock(conn, tenant, data_type)
 
 
 async def insert_upload(
