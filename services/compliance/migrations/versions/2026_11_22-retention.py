@@ -46,10 +46,10 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.String(64), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "retention_days BETWEEN 1 AND 3650", name="ck_retention_policies_retention_days"
+            "retention_days BETWEEN 1 AND 3650", name=op.f("ck_retention_policies_retention_days")
         ),
         sa.CheckConstraint(
-            "target_kind IN ('delta', 'objects')", name="ck_retention_policies_target_kind"
+            "target_kind IN ('delta', 'objects')", name=op.f("ck_retention_policies_target_kind")
         ),
         sa.PrimaryKeyConstraint("zone", "data_type", name="pk_retention_policies"),
         schema="compliance",

@@ -29,7 +29,7 @@ down_revision: str | Sequence[str] | None = ("compliance_0002", "compliance_0003
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CHECK = "ck_retention_policies_target_kind"
+CHECK = op.f("ck_retention_policies_target_kind")  # op.f: the name as it is, no convention prefix
 # zone, data_type, days, target_kind, target, date_column, keep_latest
 DEFAULTS = (
     ("raw", "tenant-interactions", 365, "delta_tables", "raw/tenants/", None, 0),

@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.CheckConstraint(
-            "status IN ('queued', 'running', 'done', 'failed')", name="ck_exports_status"
+            "status IN ('queued', 'running', 'done', 'failed')", name=op.f("ck_exports_status")
         ),
         sa.PrimaryKeyConstraint("id", name="pk_exports"),
         schema="export",
