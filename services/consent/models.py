@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Identity, Index, String, text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity, Index, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from libs.common.db import schema_metadata
@@ -36,7 +36,15 @@ class LedgerEntry(Base):
     actor_key_id: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_ledger_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_ledger_user_id_id", "user_id", "id"),
+        CheckConstraint(
+            "purpose IN ('ai_training', 'analytics', 'personalization', 'risk_assessment',"
+            " 'research')",
+            name="purpose",
+        ),
+        CheckConstraint("source IN ('app', 'admin', 'import')", name="source"),
+    )
 
 
 class CurrentConsent(Base):
