@@ -131,13 +131,6 @@ def _bytes_and_offsets(column: pa.Array) -> tuple[bytes, list[int]]:
     return (data_buffer.to_pybytes() if data_buffer is not None else b""), offsets.tolist()
 
 
-def decrypt_values(
-    values: Sequence[str | None], subjects: Sequence[str | None], keys: Mapping[str, bytes]
-) -> list[str | None]:
-    column = decrypt_column(pa.array(values, pa.string()), pa.array(subjects, pa.string()), keys)
-    return column.to_pylist()  # type: ignore[no-any-return]
-
-
 def decrypt_table(
     table: pa.Table,
     keys: Mapping[str, bytes],
