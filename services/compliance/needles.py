@@ -67,9 +67,6 @@ class Needles:
                         seen.add(data)
                         yield Form(kind, index, data)  # type: ignore[arg-type]
 
-    def __len__(self) -> int:
-        return len(self.identifiers) + len(self.sentences)
-
 
 def _variants(kind: Kind, value: str) -> list[str]:
     out = [value]
@@ -165,18 +162,23 @@ class Matcher:
 
     def find(self, data: bytes | memoryview, *, tokens: bool = True) -> list[Match]:
         """Matches in lowercased `data`. With `tokens=False` identifiers are not checked for
-        token edges: the caller does, when `data` holds many values end to end."""
+        token edges and every match is returned: the caller checks the edges, when `data`
+        holds many values end to end, and counts per value."""
         if self._automaton is None:
             return []
         out = []
         ends: set[tuple[str, int, int]] = set()  # two forms of a phone end at the same byte
         for number, start, end in self._automaton.find_matches_as_indexes(data, overlapping=True):
             form = self.forms[number]
-            if tokens and form.kind == "identifier" and not self.is_token(data, start, end):
-                continue
-            if (form.kind, form.index, end) not in ends:
+            if tokens:
+                if form.kind == "identifier" and not self.is_token(data, start, end):
+                    continue
+                # Only among token matches: a non-token form ending at the same byte (the
+                # `+` form in `x+1555…`) must not hide the token one (`1555…`).
+                if (form.kind, form.index, end) in ends:
+                    continue
                 ends.add((form.kind, form.index, end))
-                out.append(Match(form, start, end))
+            out.append(Match(form, start, end))
         return out
 
     @staticmethod

@@ -31,7 +31,7 @@ from libs.common.subject_rights import Collected
 from libs.common.subjects import subject_key
 from services.compliance.needles import Matcher, Needles, needles_from, split_sentences
 from services.compliance.trace_redis import message_bodies
-from services.compliance.trace_report import ScanReport
+from services.compliance.trace_report import ScanReport, search_column
 from services.compliance.trace_scan import scan
 from services.ingest.raw_table import SCHEMA, RawEventsTable
 
@@ -181,6 +181,16 @@ def test_identifiers_match_whole_tokens_only() -> None:
     for hit in ["u-1", '"u-1"', "(u-1,", "user:u-1:profile", "by u-1.", "JANE@X.ORG"]:
         assert found(hit) != [], hit
     assert found("tel:+15551234567") == [2]  # the phone, once, in another format
+
+
+def test_a_column_search_sees_a_token_form_behind_a_non_token_one() -> None:
+    """In `x+15551234567` the `+` form is glued to `x`, but the digits form is a token: both
+    end at the same byte, and the column search (token edges checked per value) found
+    nothing when the non-token match hid the other."""
+    matcher = Matcher(Needles("s", identifiers=["+1 555 123 4567"]))
+    for value in ["x+15551234567", "tel:+15551234567"]:
+        hits = search_column(matcher, pa.array([value, "x15551234567"]), None, "s")
+        assert dict(hits) == {("identifier", 0, False): 1}, value
 
 
 def test_message_bodies_of_queued_and_unacked_celery_messages() -> None:
