@@ -124,7 +124,6 @@ def beat_schedule(
     export_recsys_interval_h: float = 6.0,
 ) -> dict[str, dict[str, Any]]:
     """Every scheduled job of the platform, in one registry read by the single beat process."""
-    minute, hour, day_of_month, month_of_year, day_of_week = compact_cron.split()
     return {
         "ingest-flush": {
             "task": TaskName.INGEST_FLUSH,
@@ -133,7 +132,7 @@ def beat_schedule(
         },
         "ingest-compact": {
             "task": TaskName.INGEST_COMPACT,
-            "schedule": crontab(minute, hour, day_of_week, day_of_month, month_of_year),
+            "schedule": _crontab(compact_cron),
             "options": {"expires": 3600},
         },
         "ingest-scrub-dead-letters": {  # a safety net: recording also triggers a scrub

@@ -132,11 +132,39 @@ class StoreHandler(Protocol):
     async def erase(self, ctx: SubjectContext) -> dict[str, int]: ...
 
 
-# --- sealing ---------------------------------------------------------------------------------
+# --- the request folder ----------------------------------------------------------------------
+def request_prefix(request_id: uuid.UUID) -> str:
+    """The lake folder holding every object of one request (with its trailing slash)."""
+    return f"{REQUESTS_PREFIX}/{request_id}/"
+
+
 def part_path(request_id: uuid.UUID, name: str) -> str:
-    return f"{REQUESTS_PREFIX}/{request_id}/{name}"
+    return request_prefix(request_id) + name
 
 
+def store_part(store: str) -> str:
+    """The part name of what one store collected."""
+    return f"parts/{store}"
+
+
+def delete_request_files(lake: Lake, request_id: uuid.UUID) -> int:
+    """Delete every object in the request's folder; how many."""
+    deleted = 0
+    for found in lake.list(request_prefix(request_id)):
+        lake.delete(found.path)
+        deleted += 1
+    return deleted
+
+
+def retry_backoff_s(settings: CommonSettings, attempts: int) -> float:
+    """Seconds to wait before the next attempt: exponential, capped."""
+    backoff: float = min(
+        settings.subject_retry_base_s * 2 ** min(attempts, 10), settings.subject_retry_max_s
+    )
+    return backoff
+
+
+# --- sealing ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OpenRequest:
     """A request with its key unwrapped and its user id unsealed."""
@@ -251,15 +279,12 @@ async def run_step(
     try:
         if phase == Phase.COLLECT:
             collected = await handler.collect(ctx)
-            write_part(lake, request, f"parts/{store}", collected.to_json())
+            write_part(lake, request, store_part(store), collected.to_json())
             counts = {"records": len(collected.records)}
         else:
             counts = await handler.erase(ctx)
     except Exception as exc:
-        backoff = min(
-            settings.subject_retry_base_s * 2 ** min(step.attempts, 10),
-            settings.subject_retry_max_s,
-        )
+        backoff = retry_backoff_s(settings, step.attempts)
         async with engine.begin() as conn:
             await _set_step(
                 conn,

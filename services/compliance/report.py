@@ -175,10 +175,15 @@ def set_gauges(report: dict[str, Any]) -> None:
         DATA_ACCESS.labels(purpose=purpose).set(count)
 
 
+def yesterday(today: date | None = None) -> date:
+    """The day before `today` (default: today, UTC): the day a report covers by default."""
+    return (today if today is not None else datetime.now(UTC).date()) - timedelta(days=1)
+
+
 async def daily(settings: ComplianceSettings, day: str | None) -> str:
     """Body of the `compliance.report` task: the report of `day` (default: yesterday, UTC),
     rebuilt and stored, and the gauges set from it."""
-    when = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
+    when = date.fromisoformat(day) if day else yesterday()
     engine = one_shot_engine(settings.database_url)
     try:
         report = await build(engine, when)

@@ -81,9 +81,7 @@ async def query_log(
     conn: AsyncConnection, where: LogFilter, before_id: int | None, limit: int
 ) -> Sequence[Row[tuple[object, ...]]]:
     """Newest first, `limit` rows older than `before_id` (a keyset cursor)."""
-    stmt = select(_LOG)
-    if where.subject is not None:
-        stmt = stmt.where(_LOG.c.subject == where.subject)
+    stmt = select(_LOG)  # `where.subject` is already turned into `subject_key` by the service
     if where.subject_key is not None:
         stmt = stmt.where(_LOG.c.subject_key == where.subject_key)
     if where.actor is not None:

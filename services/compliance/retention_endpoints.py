@@ -105,7 +105,7 @@ async def get_report(
 ) -> dict[str, Any]:
     """The day's compliance report: stored by the daily job, else computed now."""
     today = datetime.now(UTC).date()
-    when = _day(day) if day is not None else date.fromordinal(today.toordinal() - 1)
+    when = _day(day) if day is not None else report.yesterday(today)
     if when > today:
         raise ServiceError(
             "no report for a future day", errors=[{"field": "day", "reason": "in the future"}]

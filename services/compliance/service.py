@@ -116,11 +116,9 @@ def _check(
     return None
 
 
-async def verify_chain(
-    engine: AsyncEngine, page_rows: int, settings: CommonSettings | None = None
-) -> VerifyReport:
+async def verify_chain(engine: AsyncEngine, page_rows: int) -> VerifyReport:
     """Walk the chain page by page; stop at the first broken link."""
-    settings = settings or get_settings()
+    settings = get_settings()
     report = VerifyReport()
     prev = GENESIS
     async with engine.connect() as conn:

@@ -129,9 +129,7 @@ async def request_export(request: Request, user_id: UserIdPath, principal: Admin
 
 
 @router.get("/subject-exports/{request_id}", summary="An export's progress and download link")
-async def export_status(
-    request: Request, request_id: uuid.UUID, principal: Admin
-) -> dict[str, Any]:
+async def export_status(request_id: uuid.UUID, principal: Admin) -> dict[str, Any]:
     info = await _describe(request_id, Kind.EXPORT)
     if info["status"] == Status.DONE:
         settings = get_compliance_settings()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,13 +35,17 @@ from libs.common.contracts import SubjectStore, TaskName, step_task_for
 from libs.common.crypto import DataKeys, new_key, seal
 from libs.common.lake import Lake
 from libs.common.subject_rights import (
-    REQUESTS_PREFIX,
     Collected,
     OpenRequest,
     Phase,
     StepStatus,
+    delete_request_files,
     open_request,
+    part_path,
     read_part,
+    request_prefix,
+    retry_backoff_s,
+    store_part,
     write_part,
 )
 from libs.common.subjects import subject_key
@@ -226,7 +229,7 @@ async def advance(deps: Deps, request_id: uuid.UUID) -> Dispatch:
             return Dispatch(steps=[])
         request = await open_request(conn, request_id, keys)
         assert request is not None
-        parts = tuple(f"{REQUESTS_PREFIX}/{request_id}/parts/{s.value}" for s in SubjectStore)
+        parts = tuple(part_path(request_id, store_part(s.value)) for s in SubjectStore)
         if request.kind == Kind.EXPORT:
             await _finish_export(conn, lake, settings, request)
             return Dispatch(steps=[], delete_paths=parts)
@@ -255,7 +258,7 @@ def _resend_at(settings: ComplianceSettings) -> datetime:
 
 def _collected(lake: Lake, request: OpenRequest) -> dict[str, Collected]:
     return {
-        s.value: Collected.from_json(read_part(lake, request, f"parts/{s.value}"))
+        s.value: Collected.from_json(read_part(lake, request, store_part(s.value)))
         for s in SubjectStore
     }
 
@@ -347,7 +350,7 @@ async def _verify_locked(deps: Deps, request_id: uuid.UUID) -> Dispatch:
         engine=engine,
         redis=deps.redis,
         keys=live_keys,
-        exclude_prefixes=(f"{REQUESTS_PREFIX}/{request_id}/",),
+        exclude_prefixes=(request_prefix(request_id),),
     )
     if not report.clean:
         where = sorted({key.where for key, _ in report.traces})
@@ -369,9 +372,7 @@ async def _verify_locked(deps: Deps, request_id: uuid.UUID) -> Dispatch:
                 )
                 or 1
             )
-            backoff = min(
-                settings.subject_retry_base_s * 2 ** min(attempts, 10), settings.subject_retry_max_s
-            )
+            backoff = retry_backoff_s(settings, attempts)
             await conn.execute(
                 text(
                     "UPDATE common.subject_request_steps SET status = 'pending', error = NULL,"
@@ -450,7 +451,7 @@ async def _complete_erasure(
             ],
         )
     await chain_pending(engine, settings.compliance_chain_batch_rows)
-    lake.delete(f"{REQUESTS_PREFIX}/{request.id}/{NEEDLES_PART}")
+    lake.delete(part_path(request.id, NEEDLES_PART))
     metrics.ERASURE_SECONDS.observe(receipt["duration_s"])
     return Dispatch(steps=[])
 
@@ -561,15 +562,10 @@ async def sweep(
             text("SELECT count(*) FROM common.subject_request_steps WHERE status = 'failed'")
         )
     for (request_id,) in expired:
-        for obj in lake.list(f"{REQUESTS_PREFIX}/{request_id}/"):
-            lake.delete(obj.path)
+        delete_request_files(lake, request_id)
     for kind in (Kind.ERASURE, Kind.EXPORT):
         row = next((c for c in counts if c.kind == kind), None)
         metrics.OPEN_REQUESTS.labels(kind=kind).set(row.open if row else 0)
         metrics.OVERDUE_REQUESTS.labels(kind=kind).set(row.overdue if row else 0)
     metrics.FAILED_STEPS.set(failed or 0)
     return out
-
-
-def store_names() -> Sequence[str]:
-    return [s.value for s in SubjectStore]

@@ -13,7 +13,12 @@ from typing import Any
 from sqlalchemy import text
 
 from libs.common.contracts import SubjectStore
-from libs.common.subject_rights import REQUESTS_PREFIX, Collected, StoreHandler, SubjectContext
+from libs.common.subject_rights import (
+    Collected,
+    StoreHandler,
+    SubjectContext,
+    delete_request_files,
+)
 from services.compliance.service import chain_pending
 
 # This service's tables that hold no user data (libs/common's are listed by
@@ -86,9 +91,7 @@ class Archives:
             exports = list((await conn.scalars(_EXPORTS, {"k": ctx.subject_key})).all())
         objects = 0
         for request_id in exports:
-            for found in ctx.lake.list(f"{REQUESTS_PREFIX}/{request_id}/"):
-                ctx.lake.delete(found.path)
-                objects += 1
+            objects += delete_request_files(ctx.lake, request_id)
             async with ctx.engine.begin() as conn:  # after its objects: a retry finds it again
                 await conn.execute(_CLEAR, {"id": request_id})
         return {"export_requests": len(exports), "archive_objects": objects}

@@ -28,6 +28,19 @@ class HitKey:
     shared: bool  # a sentence in another subject's row
 
 
+# The counters `ScanReport.merge` adds up.
+_SUMMED = (
+    "objects",
+    "bytes",
+    "parquet_rows",
+    "skipped_objects",
+    "pg_tables",
+    "pg_rows",
+    "redis_keys",
+    "undecryptable",
+)
+
+
 @dataclass
 class ScanReport:
     objects: int = 0
@@ -68,9 +81,7 @@ class ScanReport:
         return not self.traces and not self.errors
 
     def merge(self, other: ScanReport) -> None:
-        for name in ("objects", "bytes", "parquet_rows", "skipped_objects", "pg_tables"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("pg_rows", "redis_keys", "undecryptable"):
+        for name in _SUMMED:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for key, n in other.counts.items():
             self.counts[key] += n

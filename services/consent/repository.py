@@ -22,9 +22,10 @@ async def append(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[
     return sorted(result.all(), key=lambda e: e.id)
 
 
-async def lock_user(session: AsyncSession, user_id: str) -> None:
-    """Serialise changes of one user (revoke-all reads then writes)."""
-    await session.execute(
+async def lock_user(conn: AsyncSession | AsyncConnection, user_id: str) -> None:
+    """Serialise changes of one user (revoke-all reads then writes; erasure) until the
+    transaction ends."""
+    await conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtext('consent:' || :u))"), {"u": user_id}
     )
 
@@ -92,9 +93,7 @@ async def erase_user(
     The ledger's guard allows the DELETE only with `consent.erasure` set for this
     transaction (migration consent_0003); the user's lock keeps a concurrent consent change
     from landing between the tombstone check and the delete."""
-    await conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext('consent:' || :u))"), {"u": user_id}
-    )
+    await lock_user(conn, user_id)
     await conn.execute(text("SELECT set_config('consent.erasure', :r, true)"), {"r": request_id})
     await conn.execute(
         text(

@@ -17,7 +17,7 @@ from libs.common.consent import cache_key, checker, generation_key
 from libs.common.contracts import SubjectStore
 from libs.common.subject_rights import Collected, StoreHandler, SubjectContext
 from services.consent import repository
-from services.consent.backup import ERASING_SUFFIX, backup_paths, rewrite_without
+from services.consent.backup import ERASING_SUFFIX, SUFFIX, rewrite_without
 from services.consent.config import get_consent_settings
 
 # Tables that hold no user data, or only a keyed hash.
@@ -68,11 +68,12 @@ class Backups:
 
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
         prefix = self.prefix or get_consent_settings().consent_backup_prefix
-        for leftover in ctx.lake.list(prefix):  # a rewrite that died half-way
+        found = ctx.lake.list(prefix)
+        for leftover in found:  # a rewrite that died half-way
             if leftover.path.endswith(ERASING_SUFFIX):
                 ctx.lake.delete(leftover.path)
         files = entries = 0
-        for path in backup_paths(ctx.lake, prefix):
+        for path in sorted(o.path for o in found if o.path.endswith(SUFFIX)):
             removed = await asyncio.to_thread(rewrite_without, ctx.lake, path, ctx.user_id)
             files += 1 if removed else 0
             entries += removed
