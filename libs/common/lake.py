@@ -158,6 +158,19 @@ class Lake:
         return DeltaTable(uri, storage_options=self.storage_options)
 
 
+DELTA_LOG = "/_delta_log/"
+
+
+def delta_tables(lake: Lake, prefix: str) -> list[str]:
+    """Paths of the Delta tables under a prefix: the folders holding a `_delta_log`."""
+    return delta_tables_in(lake.list(prefix))
+
+
+def delta_tables_in(objects: list[LakeObject]) -> list[str]:
+    """The Delta tables among listed objects (sorted paths of folders holding a `_delta_log`)."""
+    return sorted({o.path.split(DELTA_LOG, 1)[0] for o in objects if DELTA_LOG in o.path})
+
+
 def plain_strings(table: pa.Table) -> pa.Table:
     """`table` with string_view columns as string.
 

@@ -11,9 +11,15 @@ yet. Every writer of a table takes that table's lock around its commits:
   transaction that took it ends.
 - `raw/pulled/<job_name>`: the pull job's run lock, keyed by the job's id (one run of a job at
   a time; erasure and retention take it too). Session-level.
+
+`raw_events_locked` and `pull_job_locked` hold a session-level lock around a block, committing
+after taking it and after releasing it, so the lock's session is never left in a transaction.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,11 +29,12 @@ PULL_JOB_LOCK = "hashtext('mindlake-ingest-pull-job')"
 JOB_KEY = "(:j % 2147483647)::int"  # the job id, folded into the lock's second int4 key
 
 
-async def take_raw_events_lock(conn: AsyncConnection, *, wait: bool = True) -> bool:
-    if wait:
-        await conn.execute(text(f"SELECT pg_advisory_lock({RAW_EVENTS_LOCK}, 0)"))
-        return True
-    return bool(await conn.scalar(text(f"SELECT pg_try_advisory_lock({RAW_EVENTS_LOCK}, 0)")))
+class JobBusy(Exception):
+    """A run of the pull job holds its lock (and so its table): retried later."""
+
+
+async def take_raw_events_lock(conn: AsyncConnection) -> None:
+    await conn.execute(text(f"SELECT pg_advisory_lock({RAW_EVENTS_LOCK}, 0)"))
 
 
 async def release_raw_events_lock(conn: AsyncConnection) -> None:
@@ -59,3 +66,53 @@ async def release_pull_job_lock(conn: AsyncConnection, job_id: int) -> None:
     await conn.execute(
         text(f"SELECT pg_advisory_unlock({PULL_JOB_LOCK}, {JOB_KEY})"), {"j": job_id}
     )
+
+
+@asynccontextmanager
+async def raw_events_locked(conn: AsyncConnection) -> AsyncIterator[None]:
+    """Wait for, then hold around the block, the raw-events lock (on `conn`'s session)."""
+    await take_raw_events_lock(conn)
+    await conn.commit()
+    try:
+        yield
+    finally:
+        await release_raw_events_lock(conn)
+        await conn.commit()
+
+
+async def pull_job_id(conn: AsyncConnection, job_name: str) -> int | None:
+    """The id of the pull job writing `raw/pulled/<job_name>` (its lock is keyed by it).
+
+    A contract on the ingest service's `ingest.pull_jobs` table (`id`, unique `name`), read
+    here so that erasure and retention find a pulled table's lock without importing ingest."""
+    job_id = await conn.scalar(
+        text("SELECT id FROM ingest.pull_jobs WHERE name = :n"), {"n": job_name}
+    )
+    return None if job_id is None else int(job_id)
+
+
+@asynccontextmanager
+async def pull_job_locked(
+    conn: AsyncConnection, job: str | int, *, wait: bool
+) -> AsyncIterator[None]:
+    """Hold, around the block, the run lock of a pull job (on `conn`'s session).
+
+    `job` is the job's id, or its name (the table `raw/pulled/<name>`): looked up and committed
+    first, and a job deleted since has no writer left, so the block runs without a lock. With
+    `wait`, waits for a running job; without, raises JobBusy (nothing committed) if it runs."""
+    if isinstance(job, str):
+        job_id = await pull_job_id(conn, job)
+        await conn.commit()
+        if job_id is None:
+            yield
+            return
+    else:
+        job_id = job
+    if not await take_pull_job_lock(conn, job_id, wait=wait):
+        raise JobBusy(f"pull job {job_id} is running")
+    await conn.commit()
+    try:
+        yield
+    finally:
+        await release_pull_job_lock(conn, job_id)
+        await conn.commit()

@@ -27,21 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.audit import AuditAction, AuditEntry, AuditPurpose, insert_outbox
 from libs.common.db import one_shot_engine
-from libs.common.lake import Lake
-from libs.common.lake_locks import (
-    release_pull_job_lock,
-    release_raw_events_lock,
-    take_pull_job_lock,
-    take_raw_events_lock,
-    take_tenant_table_lock,
-)
+from libs.common.lake import Lake, delta_tables
+from libs.common.lake_locks import pull_job_locked, raw_events_locked, take_tenant_table_lock
 from libs.common.metrics import Counter
 from libs.common.settings import CommonSettings
 from services.compliance import retention_repository as repository
 from services.compliance.models import RetentionPolicy
 from services.compliance.retention_lake import (
     Removed,
-    delta_tables,
     purge_objects,
     purge_partitions,
     purge_table,
@@ -93,19 +86,8 @@ async def writer_lock(engine: AsyncEngine, path: str) -> AsyncIterator[None]:
         return
     if not (pulled := PULLED_TABLE.fullmatch(path)):
         raise UnknownWriters(f"no known writer lock for {path}: not purged")
-    async with engine.connect() as conn:
-        job_id = await repository.pull_job_id(conn, pulled[1])
-        await conn.commit()
-        if job_id is None:
-            yield
-            return
-        await take_pull_job_lock(conn, job_id, wait=True)
-        await conn.commit()
-        try:
-            yield
-        finally:
-            await release_pull_job_lock(conn, job_id)
-            await conn.commit()
+    async with engine.connect() as conn, pull_job_locked(conn, pulled[1], wait=True):
+        yield
 
 
 async def purge_tables(
@@ -139,16 +121,11 @@ async def enforce_policy(
         )
     if policy.target_kind == "delta":
         cutoff_day = (now - timedelta(days=policy.retention_days)).date()
-        async with engine.connect() as conn:
-            await take_raw_events_lock(conn)  # every writer of the raw table holds it
-            await conn.commit()
-            try:
-                return await asyncio.to_thread(
-                    purge_partitions, lake, policy.target, policy.date_column or "", cutoff_day
-                )
-            finally:
-                await release_raw_events_lock(conn)
-                await conn.commit()
+        # Every writer of the raw table holds its lock.
+        async with engine.connect() as conn, raw_events_locked(conn):
+            return await asyncio.to_thread(
+                purge_partitions, lake, policy.target, policy.date_column or "", cutoff_day
+            )
     cutoff = now - timedelta(days=policy.retention_days)
     return await asyncio.to_thread(
         purge_objects, lake, policy.target, cutoff, keep_latest=policy.keep_latest
@@ -183,12 +160,14 @@ async def run_retention(
     *,
     run_id: uuid.UUID | None = None,
     trigger: str = "beat",
-    requested_by: str = SYSTEM_ACTOR,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Run every policy once; returns the run as recorded. `now` is for tests."""
+    """Run every policy once; returns the run as recorded. Without `run_id`, a new run by the
+    system (`trigger`); with it, the queued run (its own trigger and requester). `now` is for
+    tests."""
     async with engine.begin() as conn:
         if run_id is None:
+            requested_by = SYSTEM_ACTOR
             run_id = await repository.create_run(
                 conn, trigger=trigger, requested_by=requested_by, status="running"
             )
@@ -281,8 +260,7 @@ async def run_task(settings: CommonSettings, run_id: str | None) -> dict[str, An
         return await run_retention(
             engine,
             Lake(settings),
-            run_id=None if run_id is None else uuid.UUID(run_id),
-            trigger="beat" if run_id is None else "manual",
+            run_id=None if run_id is None else uuid.UUID(run_id),  # queued by the API
         )
     finally:
         await engine.dispose()

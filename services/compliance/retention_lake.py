@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import pyarrow as pa
+from deltalake import DeltaTable
 
-from libs.common.lake import Lake, LakeObject
+from libs.common.lake import Lake, LakeObject, delta_tables_in
 
-DELTA_LOG = "/_delta_log/"
 COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 OLDEST = datetime.min.replace(tzinfo=UTC)
 
@@ -55,11 +55,15 @@ def purge_partitions(lake: Lake, path: str, date_column: str, cutoff: date) -> R
     retention also purges files earlier commits (compaction) left behind, which is what
     erasure does too; the checkpoint lets readers skip the older log entries.
     """
-    if not COLUMN.fullmatch(date_column):
-        raise ValueError("the date column is not a plain column name")
+    date_column = _plain(date_column)
     table = lake.delta_table(path)
     if table is None:
         return Removed()
+    return _purge_partitions(table, path, date_column, cutoff)
+
+
+def _purge_partitions(table: DeltaTable, path: str, date_column: str, cutoff: date) -> Removed:
+    """`purge_partitions` of an open table; `date_column` is a checked name (`_plain`)."""
     files = pa.table(table.get_add_actions(flatten=True))
     partition = f"partition.{date_column}"
     if partition not in files.column_names:
@@ -87,15 +91,6 @@ def purge_partitions(lake: Lake, path: str, date_column: str, cutoff: date) -> R
     )
 
 
-def delta_tables(lake: Lake, prefix: str) -> list[str]:
-    """Paths of the Delta tables under a prefix: the folders holding a `_delta_log`."""
-    return _tables_in(lake.list(prefix))
-
-
-def _tables_in(objects: list[LakeObject]) -> list[str]:
-    return sorted({o.path.split(DELTA_LOG, 1)[0] for o in objects if DELTA_LOG in o.path})
-
-
 def purge_table(lake: Lake, path: str, date_column: str | None, cutoff: date) -> Removed:
     """Age one table of a prefix by its date: the table's own date partition column (from its
     metadata) when `date_column` is None, else the named column (a partition column, or a date
@@ -112,11 +107,11 @@ def purge_table(lake: Lake, path: str, date_column: str | None, cutoff: date) ->
             reason = "several date partitions" if dated else "no date partition"
             removed.skip(path, f"{reason} (partitioned by {partitions or 'nothing'})")
             return removed
-        return purge_partitions(lake, path, dated[0], cutoff)
+        return _purge_partitions(table, path, _plain(dated[0]), cutoff)
     if date_column in partitions:
-        return purge_partitions(lake, path, date_column, cutoff)
-    if date_column in schema.names and _is_dated(schema.field(date_column).type):
-        return purge_rows(lake, path, date_column, cutoff)
+        return _purge_partitions(table, path, _plain(date_column), cutoff)
+    if date_column in schema.names and _is_dated(column_type := schema.field(date_column).type):
+        return _purge_rows(table, _plain(date_column), column_type, cutoff)
     removed = Removed()
     removed.skip(path, f"no date column {date_column}")
     return removed
@@ -129,12 +124,18 @@ def purge_rows(lake: Lake, path: str, date_column: str, cutoff: date) -> Removed
     The predicate names the date alone. A file whose rows are all expired goes whole; one that
     also holds younger rows is rewritten without the expired ones (the table's own statistics
     settings apply to the new file, so no identifying column gets statistics in the log)."""
-    if not COLUMN.fullmatch(date_column):
-        raise ValueError("the date column is not a plain column name")
+    date_column = _plain(date_column)
     table = lake.delta_table(path)
     if table is None:
         return Removed()
     column_type = pa.schema(table.schema().to_arrow()).field(date_column).type
+    return _purge_rows(table, date_column, column_type, cutoff)
+
+
+def _purge_rows(
+    table: DeltaTable, date_column: str, column_type: pa.DataType, cutoff: date
+) -> Removed:
+    """`purge_rows` of an open table; `date_column` is a checked name (`_plain`)."""
     files = pa.table(table.get_add_actions(flatten=True))
     oldest = f"min.{date_column}"
     if (  # statistics on the column: nothing to do (and no commit) if no file is old enough
@@ -175,6 +176,13 @@ def _file_sizes(files: pa.Table) -> dict[str, int]:
     )
 
 
+def _plain(column: str) -> str:
+    """The column name, if a plain one (it is written into a delete predicate)."""
+    if not COLUMN.fullmatch(column):
+        raise ValueError("the date column is not a plain column name")
+    return column
+
+
 def _is_dated(column_type: pa.DataType) -> bool:
     return bool(pa.types.is_date(column_type) or pa.types.is_timestamp(column_type))
 
@@ -197,7 +205,7 @@ def purge_objects(lake: Lake, prefix: str, cutoff: datetime, *, keep_latest: int
     deleting their files by age would corrupt them.
     """
     objects = lake.list(prefix)
-    tables = _tables_in(objects)
+    tables = delta_tables_in(objects)
     removed = Removed(skipped_tables=tables)
     candidates = [
         o for o in objects if not any(o.path.startswith(t.rstrip("/") + "/") for t in tables)

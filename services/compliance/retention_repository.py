@@ -107,15 +107,6 @@ async def runs(
     return [RetentionRun(**row._mapping) for row in await conn.execute(query)]
 
 
-async def pull_job_id(conn: AsyncConnection, job_name: str) -> int | None:
-    """The id of the pull job writing `raw/pulled/<job_name>` (its lock is keyed by it): read
-    from the ingest schema, as the compliance report reads consent's."""
-    job_id = await conn.scalar(
-        text("SELECT id FROM ingest.pull_jobs WHERE name = :n"), {"n": job_name}
-    )
-    return None if job_id is None else int(job_id)
-
-
 async def try_run_lock(conn: AsyncConnection) -> bool:
     return bool(await conn.scalar(text(f"SELECT pg_try_advisory_lock({RUN_LOCK}, 0)")))
 

@@ -19,8 +19,6 @@ writes the tombstone before it purges the table under the same lock).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -32,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from libs.common.crypto import get_data_keys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from libs.common.lake_locks import release_raw_events_lock, take_raw_events_lock
+from libs.common.lake_locks import raw_events_locked
 from libs.common.subjects import subject_key
 from services.ingest import metrics, repository
 from services.ingest.config import IngestSettings
@@ -92,7 +90,7 @@ async def land_batch(
         return 0, 0
 
     built = build_batch(kept, batch_id=batch_id, known=known, settings=settings, keys=keys)
-    async with raw_table_write(owner):
+    async with raw_events_locked(owner):
         late = await repository.tombstoned(owner, sorted(keys))
         await owner.commit()
         if late:  # erased while the batch was being built
@@ -150,18 +148,6 @@ async def retire(
     await repository.mark_landed(
         conn, batch_id, lake_version=lake_version, bytes_landed=bytes_landed
     )
-
-
-@asynccontextmanager
-async def raw_table_write(conn: AsyncConnection) -> AsyncIterator[None]:
-    """Held around every commit to the raw table (flush appends, compaction)."""
-    await take_raw_events_lock(conn)
-    await conn.commit()
-    try:
-        yield
-    finally:
-        await release_raw_events_lock(conn)
-        await conn.commit()
 
 
 async def flush_outbox(

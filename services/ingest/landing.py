@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from libs.common.lake_crypto import encrypt_values
+from libs.common.lake_crypto import RAW_EVENTS_COLUMNS, encrypt_values
 from libs.common.pii import anonymize_value, get_scrubber
 from libs.common.settings import CommonSettings
 from libs.common.subjects import subject_key
@@ -161,5 +161,5 @@ def encrypt_free_text(columns: dict[str, list[Any]], keys: Mapping[str, bytes]) 
     missing = set(columns["subject_key"]) - keys.keys()
     if missing:  # a row without a key would land in clear: refuse the whole batch
         raise ValueError(f"no data key for {len(missing)} subjects of the batch")
-    for name in ("body", "extras"):
+    for name in RAW_EVENTS_COLUMNS:
         columns[name] = encrypt_values(columns[name], columns["subject_key"], keys)

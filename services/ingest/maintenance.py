@@ -8,9 +8,9 @@ import structlog
 
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
+from libs.common.lake_locks import raw_events_locked
 from services.ingest import repository
 from services.ingest.config import IngestSettings
-from services.ingest.flush import raw_table_write
 
 log = structlog.get_logger(__name__)
 
@@ -27,7 +27,7 @@ async def compact(settings: IngestSettings, lake: Lake) -> CompactionReport:
     """Bin-pack small files, checkpoint the log and vacuum files past the retention."""
     engine = one_shot_engine(settings.database_url)
     try:
-        async with engine.connect() as owner, raw_table_write(owner):
+        async with engine.connect() as owner, raw_events_locked(owner):
             table = lake.delta_table(settings.ingest_raw_table)
             if table is None:
                 return CompactionReport(0, 0, 0, None)

@@ -13,6 +13,7 @@ lake; their owners erase them.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import Iterator, Sequence
@@ -26,7 +27,6 @@ from sqlalchemy import text
 from libs.common.lake import Lake
 from libs.common.subject_rights import Collected, SubjectContext
 from services.ingest.pull.source_files import FORMATS, parse
-from services.ingest.subject_lake import in_thread
 from services.ingest.subject_text import holds_id, strings_in
 
 TAKEN_FILES = text(
@@ -89,7 +89,7 @@ class PullDropsStore:
 
     async def collect(self, ctx: SubjectContext) -> Collected:
         drops = await self._files(ctx)
-        return await in_thread(self._collect, ctx.lake, drops, ctx.user_id)
+        return await asyncio.to_thread(self._collect, ctx.lake, drops, ctx.user_id)
 
     @staticmethod
     def _collect(lake: Lake, drops: list[DropFile], user_id: str) -> Collected:
@@ -105,7 +105,7 @@ class PullDropsStore:
 
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
         drops = await self._files(ctx)
-        return await in_thread(self._erase, ctx.lake, drops, ctx.user_id)
+        return await asyncio.to_thread(self._erase, ctx.lake, drops, ctx.user_id)
 
     @staticmethod
     def _erase(lake: Lake, drops: list[DropFile], user_id: str) -> dict[str, int]:

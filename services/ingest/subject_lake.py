@@ -14,24 +14,19 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from collections.abc import Iterable
 from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.lake import Lake
-from libs.common.lake_locks import release_raw_events_lock, take_raw_events_lock
+from libs.common.lake import Lake, delta_tables
+from libs.common.lake_locks import pull_job_locked, raw_events_locked
 from libs.common.subject_rights import Collected, SubjectContext
 from services.ingest.config import IngestSettings, get_ingest_settings
 from services.ingest.csv_upload import repository as csv_repository
-from services.ingest.pull import repository as pull_repository
 from services.ingest.subject_text import (
     Undecryptable,
     mentions,
@@ -47,8 +42,6 @@ PULLED = "raw/pulled"
 QUARANTINE = "raw/quarantine"
 SUBJECT_KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")
 EVENT_COLUMNS = ["event_id", "service", "event_type", "event_time", "received_at", "body", "extras"]
-
-T = TypeVar("T")
 
 
 # --- Delta tables ----------------------------------------------------------------------------
@@ -84,6 +77,13 @@ def purge(lake: Lake, path: str, subject_key: str, *, user_id: str | None = None
     if table is None:
         empty = {"rows": 0, "files_rewritten": 0, "files_purged": 0}
         return empty if user_id is None else {**empty, "rows_by_id": 0}
+    return purge_open(lake, path, table, subject_key, user_id=user_id)
+
+
+def purge_open(
+    lake: Lake, path: str, table: DeltaTable, subject_key: str, *, user_id: str | None = None
+) -> dict[str, int]:
+    """`purge` of a table already open (at its latest version)."""
     deleted = table.delete(predicate=subject_filter(subject_key))
     counts = {
         "rows": int(deleted["num_deleted_rows"]),
@@ -115,32 +115,16 @@ def vacuum_all(lake: Lake, path: str, table: DeltaTable) -> int:
     return len(live)
 
 
-def delta_tables(lake: Lake, prefix: str) -> list[str]:
-    """Paths of the Delta tables under a prefix (folders holding a `_delta_log`)."""
-    return sorted(
-        {
-            root
-            for o in lake.list(prefix)
-            for root, sep, _ in [o.path.partition("/_delta_log/")]
-            if sep
-        }
-    )
-
-
 def has_subjects(table: DeltaTable) -> bool:
     return "subject_key" in table.schema().to_arrow().names
 
 
-def merged(counts: Iterator[dict[str, int]]) -> dict[str, int]:
+def merged(counts: Iterable[dict[str, int]]) -> dict[str, int]:
     total: dict[str, int] = {}
     for c in counts:
         for k, v in c.items():
             total[k] = total.get(k, 0) + v
     return total
-
-
-async def in_thread(fn: Callable[..., T], *args: Any) -> T:
-    return await asyncio.to_thread(fn, *args)
 
 
 # --- ingest.raw_events -----------------------------------------------------------------------
@@ -157,7 +141,7 @@ class RawEventsStore:
         return settings.ingest_raw_table
 
     async def collect(self, ctx: SubjectContext) -> Collected:
-        return await in_thread(self._collect, ctx)
+        return await asyncio.to_thread(self._collect, ctx)
 
     def _collect(self, ctx: SubjectContext) -> Collected:
         out = Collected(identifiers=[ctx.user_id])
@@ -187,14 +171,9 @@ class RawEventsStore:
         return out
 
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
-        async with ctx.engine.connect() as owner:  # a session of its own: the lock lives there
-            await take_raw_events_lock(owner)
-            await owner.commit()
-            try:
-                return await in_thread(purge, ctx.lake, self.path(ctx), ctx.subject_key)
-            finally:
-                await release_raw_events_lock(owner)
-                await owner.commit()
+        # A session of its own: the lock lives there.
+        async with ctx.engine.connect() as owner, raw_events_locked(owner):
+            return await asyncio.to_thread(purge, ctx.lake, self.path(ctx), ctx.subject_key)
 
 
 # --- ingest.tenant_tables --------------------------------------------------------------------
@@ -214,7 +193,7 @@ class TenantTablesStore:
         return found
 
     async def collect(self, ctx: SubjectContext) -> Collected:
-        return await in_thread(self._collect, ctx)
+        return await asyncio.to_thread(self._collect, ctx)
 
     def _collect(self, ctx: SubjectContext) -> Collected:
         out = Collected(identifiers=[ctx.user_id])
@@ -229,41 +208,22 @@ class TenantTablesStore:
 
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
         counts = []
-        for path, tenant, data_type in await in_thread(self._tables, ctx.lake):
+        for path, tenant, data_type in await asyncio.to_thread(self._tables, ctx.lake):
             table = ctx.lake.delta_table(path)
             if table is None or not has_subjects(table):
                 continue
             async with ctx.engine.begin() as conn:  # the upload's lock, until this commit
                 await csv_repository.lock_table(conn, tenant, data_type)
-                counts.append(await in_thread(purge, ctx.lake, path, ctx.subject_key))
-        return merged(iter(counts)) or {"rows": 0, "files_rewritten": 0, "files_purged": 0}
+                counts.append(await asyncio.to_thread(self._purge, ctx, path, table))
+        return merged(counts) or {"rows": 0, "files_rewritten": 0, "files_purged": 0}
+
+    @staticmethod
+    def _purge(ctx: SubjectContext, path: str, table: DeltaTable) -> dict[str, int]:
+        table.update_incremental()  # the commits made before the lock was taken
+        return purge_open(ctx.lake, path, table, ctx.subject_key)
 
 
 # --- ingest.pulled_tables --------------------------------------------------------------------
-class JobBusy(Exception):
-    """A run of the pull job holds its table: the step fails and is retried later."""
-
-
-@asynccontextmanager
-async def job_locked(conn: AsyncConnection, job_name: str) -> AsyncIterator[None]:
-    """Hold the pull job's run lock (a job deleted since has no writer left)."""
-    job_id = await conn.scalar(
-        text("SELECT id FROM ingest.pull_jobs WHERE name = :n"), {"n": job_name}
-    )
-    await conn.commit()
-    if job_id is None:
-        yield
-        return
-    if not await pull_repository.lock_job(conn, int(job_id)):
-        raise JobBusy(f"pull job {job_id} is running")
-    await conn.commit()
-    try:
-        yield
-    finally:
-        await pull_repository.unlock_job(conn, int(job_id))
-        await conn.commit()
-
-
 class PulledTablesStore:
     """raw/pulled/<job>: records of the user by `subject_key` (jobs with a subject field,
     decrypted with their key), and records with no `subject_key` (a job without a subject
@@ -272,7 +232,7 @@ class PulledTablesStore:
     tables: tuple[str, ...] = ()
 
     async def collect(self, ctx: SubjectContext) -> Collected:
-        return await in_thread(self._collect, ctx)
+        return await asyncio.to_thread(self._collect, ctx)
 
     def _collect(self, ctx: SubjectContext) -> Collected:
         out = Collected(identifiers=[ctx.user_id])
@@ -300,10 +260,12 @@ class PulledTablesStore:
 
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
         counts = []
-        for path in await in_thread(delta_tables, ctx.lake, PULLED):
-            async with ctx.engine.connect() as owner, job_locked(owner, path.rsplit("/", 1)[-1]):
-                counts.append(await in_thread(self._purge, ctx, path))
-        return merged(iter(counts)) or {
+        for path in await asyncio.to_thread(delta_tables, ctx.lake, PULLED):
+            # A run of the job holds its table: JobBusy, the step fails and is retried later.
+            job = path.rsplit("/", 1)[-1]
+            async with ctx.engine.connect() as owner, pull_job_locked(owner, job, wait=False):
+                counts.append(await asyncio.to_thread(self._purge, ctx, path))
+        return merged(counts) or {
             "rows": 0,
             "rows_by_id": 0,
             "files_rewritten": 0,
@@ -345,7 +307,7 @@ class QuarantineStore:
         return table, mask
 
     async def collect(self, ctx: SubjectContext) -> Collected:
-        return await in_thread(self._collect, ctx)
+        return await asyncio.to_thread(self._collect, ctx)
 
     def _collect(self, ctx: SubjectContext) -> Collected:
         out = Collected(identifiers=[ctx.user_id])
@@ -364,11 +326,11 @@ class QuarantineStore:
 
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
         counts = {"rows": 0, "files_rewritten": 0, "files_deleted": 0}
-        for path in await in_thread(self._files, ctx.lake):
+        for path in await asyncio.to_thread(self._files, ctx.lake):
             tenant, data_type = path.split("/")[-3:-1]
             async with ctx.engine.begin() as conn:  # an upload writing this file holds it
                 await csv_repository.lock_table(conn, tenant, data_type)
-                kept = await in_thread(self._rewrite, ctx.lake, path, ctx.user_id)
+                kept = await asyncio.to_thread(self._rewrite, ctx.lake, path, ctx.user_id)
             if kept is None:
                 continue
             removed, left = kept

@@ -19,6 +19,7 @@ from libs.common.contracts import SubjectStore
 from libs.common.crypto import DataKeys, encrypt_text, new_key, seal
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
+from libs.common.lake_locks import JobBusy, release_pull_job_lock, take_pull_job_lock
 from libs.common.subject_rights import (
     Collected,
     Phase,
@@ -30,10 +31,8 @@ from libs.common.subject_rights import (
 from libs.common.subjects import subject_key
 from services.ingest.config import IngestSettings
 from services.ingest.flush import flush_outbox
-from services.ingest.pull import repository as pull_repository
 from services.ingest.pull.runner import run_pull
 from services.ingest.raw_table import SCHEMA, RawEventsTable
-from services.ingest.subject_lake import JobBusy
 from services.ingest.subject_stores import HANDLERS, NO_SUBJECT_DATA
 from services.ingest.subject_text import holds_id, mentions
 from tests import factories
@@ -404,11 +403,11 @@ async def test_pulled_tables_and_a_running_job(admin: Any, lake_settings: Ingest
 
     # a run in progress holds the job's lock: the step fails, to be retried
     async with get_engine().connect() as other:
-        assert await pull_repository.lock_job(other, job["id"])
+        assert await take_pull_job_lock(other, job["id"])
         await other.commit()
         with pytest.raises(JobBusy):
             await store.erase(ctx)
-        await pull_repository.unlock_job(other, job["id"])
+        await release_pull_job_lock(other, job["id"])
         await other.commit()
 
     counts = await store.erase(ctx)

@@ -10,18 +10,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from libs.common.lake_locks import release_pull_job_lock, take_pull_job_lock
 from services.ingest.pull.models import PullFile, PullJob, PullRun
-
-
-async def lock_job(conn: AsyncConnection, job_id: int) -> bool:
-    """The job's run lock, if free: one run of a job at a time, freed if its worker dies. It
-    is also its table's writer lock (libs.common.lake_locks), which erasure and retention take."""
-    return await take_pull_job_lock(conn, job_id)
-
-
-async def unlock_job(conn: AsyncConnection, job_id: int) -> None:
-    await release_pull_job_lock(conn, job_id)
 
 
 # --- jobs (API) ------------------------------------------------------------------------------

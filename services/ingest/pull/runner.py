@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.crypto import get_data_keys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
+from libs.common.lake_crypto import subjects_in
+from libs.common.lake_locks import JobBusy, pull_job_locked
 from services.ingest import metrics, quality
 from services.ingest import repository as ingest_repository
 from services.ingest.config import IngestSettings
@@ -29,7 +31,7 @@ from services.ingest.pull.fetched import Fetched, SourceFailed
 from services.ingest.pull.source_files import fetch_files
 from services.ingest.pull.source_http import fetch_http
 from services.ingest.pull.source_postgres import fetch_postgres
-from services.ingest.pull.table import PulledTable, build_rows, encrypt_records, subjects_of
+from services.ingest.pull.table import PulledTable, build_rows, encrypt_records
 
 log = structlog.get_logger(__name__)
 
@@ -52,17 +54,14 @@ async def run_pull(
     report = RunReport(job_id=job_id)
     try:
         async with engine.connect() as owner:
-            if not await repository.lock_job(owner, job_id):
+            try:
+                async with pull_job_locked(owner, job_id, wait=False):
+                    return await _run_locked(
+                        engine, job_id, settings, lake, trigger=trigger, report=report
+                    )
+            except JobBusy:
                 report.reason = "another run of the job is in progress"
                 return report
-            await owner.commit()
-            try:
-                return await _run_locked(
-                    engine, job_id, settings, lake, trigger=trigger, report=report
-                )
-            finally:
-                await repository.unlock_job(owner, job_id)
-                await owner.commit()
     finally:
         await engine.dispose()
 
@@ -147,7 +146,7 @@ async def _run_locked(
 async def seal(engine: AsyncEngine, rows: pa.Table) -> pa.Table:
     """Encrypt records of known users; drop those of erased users (a tombstone, no key)."""
     async with engine.begin() as conn:  # its own transaction: new keys commit before use
-        subjects = subjects_of(rows)
+        subjects = subjects_in(rows)
         keys = await get_data_keys().for_subjects(conn, subjects, create=True)
         for gone in await ingest_repository.tombstoned(conn, sorted(keys)):
             del keys[gone]  # a cached key can outlive its user's erasure by the cache TTL

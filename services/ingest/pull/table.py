@@ -101,10 +101,6 @@ def build_rows(
     )
 
 
-def subjects_of(rows: pa.Table) -> list[str]:
-    return [str(s) for s in pc.unique(rows[SUBJECT_COLUMN].drop_null()).to_pylist()]
-
-
 def encrypt_records(rows: pa.Table, keys: Mapping[str, bytes]) -> pa.Table:
     """Records of a known user sealed with their key; those of a user with no key (erased)
     dropped; records with no user stay as they are (scrubbed, not encrypted)."""
