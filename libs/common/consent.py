@@ -19,13 +19,15 @@ hold only purposes and 0/1: a check after an erasure leaves no trace of the user
 the erasure's verification scan to find. (v1 keys held the id; they expire by their TTL.)
 
 `allowed` (the bulk form, for exports) always asks Postgres in one query: one round trip
-for any number of ids is faster than a cache look-up per id, and always current.
+for any number of ids is faster than a cache look-up per id, and always current. The other
+bulk reads, `withdrawn` (users who withdrew a purpose) and `tombstoned` (erased subjects, the
+consent service's `consent.tombstones`), are single queries on a caller's connection too.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -158,6 +160,26 @@ async def query_allowed(
     pg: asyncpg.Connection = raw.driver_connection
     rows = await pg.fetch(ALLOWED_SQL, user_ids, ConsentPurpose(purpose).value)
     return [row[0] for row in rows]
+
+
+_WITHDRAWN = text("SELECT user_id FROM consent.current WHERE purpose = :purpose AND NOT granted")
+# consent.tombstones (`subject_key`, one row per erased user) is the same kind of contract:
+# an erased user's data is refused everywhere.
+_TOMBSTONED = text("SELECT subject_key FROM consent.tombstones WHERE subject_key = ANY(:k)")
+
+
+async def withdrawn(conn: AsyncConnection, purpose: ConsentPurpose) -> list[str]:
+    """Every user whose current state for `purpose` is withdrawn (a row, not granted)."""
+    rows = await conn.scalars(_WITHDRAWN, {"purpose": ConsentPurpose(purpose).value})
+    return list(rows.all())
+
+
+async def tombstoned(conn: AsyncConnection, subject_keys: Sequence[str]) -> list[str]:
+    """Those of `subject_keys` that were erased (consent.tombstones), one query."""
+    if not subject_keys:
+        return []
+    rows = await conn.scalars(_TOMBSTONED, {"k": list(subject_keys)})
+    return list(rows.all())
 
 
 checker = ConsentChecker()

@@ -186,10 +186,19 @@ def plain_strings(table: pa.Table) -> pa.Table:
 
 
 def read_delta(
-    table: DeltaTable, columns: list[str], where: pc.Expression | None = None
+    table: DeltaTable,
+    columns: list[str],
+    where: pc.Expression | None = None,
+    *,
+    partitions: pc.Expression | None = None,
 ) -> pa.Table:
-    """Rows of a Delta table, string columns as string; `where` may use only `columns`."""
-    rows = plain_strings(table.to_pyarrow_dataset().to_table(columns=columns))
+    """Rows of a Delta table, string columns as string; `where` may use only `columns`.
+
+    `partitions` is pushed down to the scan (it prunes files) and must touch partition
+    columns only: a pushed-down filter on a string column of a rewritten file fails (see
+    `plain_strings`); filter such columns with `where`, in memory."""
+    scanned = table.to_pyarrow_dataset().to_table(columns=columns, filter=partitions)
+    rows = plain_strings(scanned)
     return rows if where is None else rows.filter(where)
 
 

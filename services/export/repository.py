@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,7 +34,6 @@ async def create(
     *,
     spec: dict[str, Any],
     requested_by: str,
-    kind: str = KIND_AI_TRAINING,
     schedule_key: str | None = None,
 ) -> uuid.UUID:
     """A queued job. With `schedule_key` there is one job per key: a second call (a redelivered
@@ -51,7 +50,7 @@ async def create(
         ),
         {
             "id": uuid.uuid4(),
-            "kind": kind,
+            "kind": KIND_AI_TRAINING,
             "spec": _json(spec),
             "progress": _json({"stage": "queued", "done": 0, "total": 0}),
             "by": requested_by,
@@ -87,18 +86,21 @@ async def page(
     return [dict(r._mapping) for r in rows]
 
 
-async def start(conn: AsyncConnection, export_id: uuid.UUID) -> dict[str, Any] | None:
-    """Mark the job running (a redelivered job runs again); None if unknown or finished."""
+async def start(
+    conn: AsyncConnection, export_id: uuid.UUID
+) -> tuple[dict[str, Any], datetime] | None:
+    """Mark the job running (a redelivered job runs again): its spec and created_at; None if
+    unknown or finished."""
     row = (
         await conn.execute(
             text(
                 "UPDATE export.exports SET status = 'running', started_at = :at, error = NULL"
-                " WHERE id = :id AND status <> 'done' RETURNING spec"
+                " WHERE id = :id AND status <> 'done' RETURNING spec, created_at"
             ),
             {"id": export_id, "at": datetime.now(UTC)},
         )
     ).one_or_none()
-    return dict(row.spec) if row else None
+    return (dict(row.spec), row.created_at) if row else None
 
 
 async def set_progress(
@@ -179,14 +181,3 @@ async def lines_of(
     for export_id, file, line in rows:
         found.setdefault(export_id, {}).setdefault(file, []).append(line)
     return found
-
-
-async def tombstoned(conn: AsyncConnection, subject_keys: Sequence[str]) -> list[str]:
-    """Those of `subject_keys` that were erased (consent.tombstones)."""
-    if not subject_keys:
-        return []
-    rows = await conn.scalars(
-        text("SELECT subject_key FROM consent.tombstones WHERE subject_key = ANY(:k)"),
-        {"k": list(subject_keys)},
-    )
-    return list(rows.all())

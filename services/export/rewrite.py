@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 import io
 import re
 import uuid
@@ -28,7 +27,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.lake import Lake
-from services.export.training.writer import PARQUET_ROW_GROUP, gzip_bytes
+from services.export.training import manifest as manifests
+from services.export.training.writer import Written, gzip_bytes, table_bytes, write
 
 _VERSIONED = re.compile(
     r"^(?P<stem>.*?)(?:\.v(?P<number>\d+))?(?P<ext>\.jsonl\.gz|\.jsonl|\.parquet|\.json)$"
@@ -65,9 +65,7 @@ def _without(lake: Lake, path: str, drop: set[int]) -> tuple[bytes, int]:
         table = pq.read_table(io.BytesIO(lake.read_bytes(path)))
         keep = [i for i in range(table.num_rows) if i + 1 not in drop]
         kept = table.take(pa.array(keep, pa.int64()))
-        sink = io.BytesIO()
-        pq.write_table(kept, sink, compression="zstd", row_group_size=PARQUET_ROW_GROUP)
-        return sink.getvalue(), kept.num_rows
+        return table_bytes(kept), kept.num_rows
     lines = [line for i, line in enumerate(read_lines(lake, path), 1) if i not in drop]
     body = b"".join(line + b"\n" for line in lines)
     return (gzip_bytes(body) if path.endswith(".gz") else body), len(lines)
@@ -77,11 +75,12 @@ def _without(lake: Lake, path: str, drop: set[int]) -> tuple[bytes, int]:
 class Rewritten:
     name: str  # train_jsonl, validation_parquet, ...
     old: str
-    new: str
     dropped: list[int]
-    rows: int
-    sha256: str
-    size: int
+    written: Written  # the new file
+
+    @property
+    def new(self) -> str:
+        return self.written.path
 
 
 def _rewrite_files(
@@ -93,10 +92,8 @@ def _rewrite_files(
         if not lines:
             continue
         data, rows = _without(lake, path, set(lines))
-        new = versioned(path, version)
-        lake.write_bytes(new, data)
-        digest = hashlib.sha256(data).hexdigest()
-        done.append(Rewritten(name, path, new, sorted(lines), rows, digest, len(data)))
+        written = write(lake, versioned(path, version), data, rows)
+        done.append(Rewritten(name, path, sorted(lines), written))
     return done
 
 
@@ -109,10 +106,10 @@ def _new_manifest(
     entries = dict(body.get("files") or {})
     counts = dict(body.get("counts") or {})
     for f in files:
-        entries[f.name] = {"path": f.new, "records": f.rows, "bytes": f.size, "sha256": f.sha256}
+        entries[f.name] = manifests.file_entry(f.written)
         side = f.name.removesuffix("_jsonl")
         if f.name.endswith("_jsonl") and f"out_{side}" in counts:
-            counts[f"out_{side}"] = f.rows
+            counts[f"out_{side}"] = f.written.records
     body["files"] = dict(sorted(entries.items()))
     body["counts"] = counts
     revisions = list(body.get("revisions") or [])
@@ -172,7 +169,7 @@ async def remove_subjects(
             paths[f.name] = f.new
         if "manifest" in paths:  # the new revision beside the old (which names no one)
             paths["manifest"] = versioned(paths["manifest"], version)
-            data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+            data = manifests.dumps(manifest)
             await asyncio.to_thread(lake.write_bytes, paths["manifest"], data)
         counts = dict(export.counts or {})
         counts.update({k: v for k, v in manifest.get("counts", {}).items() if k.startswith("out_")})

@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common import consent
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from services.export import metrics, repository, rewrite
@@ -165,9 +166,8 @@ async def _run_locked(
     progress: ProgressHook | None,
 ) -> dict[str, Any] | None:
     async with engine.begin() as conn:
-        body = await repository.start(conn, export_id)
-        row = await repository.get(conn, export_id)
-    if body is None or row is None:
+        job = await repository.start(conn, export_id)
+    if job is None:
         log.info("export_not_run", export_id=str(export_id), reason="finished or unknown")
         return None
     reporter = _Progress(progress)
@@ -176,7 +176,8 @@ async def _run_locked(
     try:
         # CPU-bound between its few awaits: in a thread with its own loop (and an unpooled
         # engine, as connections belong to a loop), so progress keeps reaching the database.
-        spec = _spec(export_id, body, row["created_at"])
+        body, created_at = job
+        spec = _spec(export_id, body, created_at)
         result = await asyncio.to_thread(asyncio.run, _pipeline(spec, lake, settings, reporter))
     except Exception as exc:
         metrics.EXPORT_SECONDS.labels(outcome="failed").observe(time.monotonic() - started)
@@ -188,15 +189,7 @@ async def _run_locked(
         flusher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
-    c = result.counts
-    counts = {
-        "records_in": c.records_in,
-        "pairs": c.pairs,
-        "out_train": c.out_train,
-        "out_validation": c.out_validation,
-        "dropped": dict(c.dropped),
-        "pii_scrubbed": result.pii_scrubbed,
-    }
+    counts = result.counts.as_dict(pii_scrubbed=result.pii_scrubbed)
     lineage = ((key, file, line) for key, lines in result.subjects.items() for file, line in lines)
     async with engine.begin() as conn:
         await repository.replace_lineage(conn, export_id, lineage)
@@ -209,14 +202,14 @@ async def _run_locked(
             manifest=result.manifest,
         )
         # A user erased while the export ran (their erasure step found no lineage yet).
-        erased = await repository.tombstoned(conn, sorted(result.subjects))
+        erased = await consent.tombstoned(conn, sorted(result.subjects))
     if erased:
         await rewrite.remove_subjects(engine, lake, export_id, erased)
     _observe(result, time.monotonic() - started)
     log.info(
         "export_done",
         export_id=str(export_id),
-        records_out=c.out_train + c.out_validation,
+        records_out=result.counts.out_train + result.counts.out_validation,
         seconds=round(time.monotonic() - started, 2),
     )
     async with engine.connect() as conn:

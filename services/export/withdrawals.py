@@ -10,14 +10,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.consent import withdrawn
+from libs.common.contracts import ConsentPurpose
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
 from libs.common.subjects import subject_key
 from services.export import rewrite
 
-WITHDRAWN = text(
-    "SELECT user_id FROM consent.current WHERE purpose = 'ai_training' AND NOT granted"
-)
 EXPORTS_HOLDING = text(
     "SELECT export_id, array_agg(DISTINCT subject_key) FROM export.lineage"
     " WHERE subject_key = ANY(:k) GROUP BY export_id ORDER BY export_id"
@@ -29,7 +28,7 @@ async def drop_withdrawn(
 ) -> dict[str, Any]:
     """Rewrite every export holding a line of a user who withdrew; what was removed."""
     async with engine.connect() as conn:
-        users = (await conn.scalars(WITHDRAWN)).all()
+        users = await withdrawn(conn, ConsentPurpose.AI_TRAINING)
         keys = sorted({subject_key(u, settings) for u in users})
         holding = (await conn.execute(EXPORTS_HOLDING, {"k": keys})).all() if keys else []
     removed = 0

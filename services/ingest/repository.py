@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common import consent
+
 # One statement for the whole batch (arrays, not row by row); duplicates already in the
 # outbox are skipped by the primary key and reported back by their absence from RETURNING.
 INSERT_OUTBOX = """
@@ -186,13 +188,7 @@ async def mark_landed(
 
 async def tombstoned(conn: AsyncConnection, subject_keys: Sequence[str]) -> set[str]:
     """The subjects among these that were erased (consent.tombstones: their data is refused)."""
-    if not subject_keys:
-        return set()
-    result = await conn.execute(
-        text("SELECT subject_key FROM consent.tombstones WHERE subject_key = ANY(:k)"),
-        {"k": list(subject_keys)},
-    )
-    return {str(r[0]) for r in result}
+    return set(await consent.tombstoned(conn, subject_keys))
 
 
 async def drop_outbox_rows(conn: AsyncConnection, batch_id: int, user_ids: Sequence[str]) -> int:

@@ -1,9 +1,9 @@
 """The events a report may use: raw/events of a date range, of `analytics`-consenting users.
 
-Only the range's partitions are read (a filter on the partition column `event_date` prunes
-files; a pushed-down filter on a string column would fail on string_view files, see
-libs.common.lake.plain_strings). Consent is one bulk query per read. The user id is dropped
-as soon as consent is checked: everything downstream sees the keyed `subject_key` only.
+Only the range's partitions are read (`read_delta`'s partition filter on `event_date` and
+`service` prunes files). The table is opened once and consent is one bulk query per read. The
+user id is dropped as soon as consent is checked: everything downstream sees the keyed
+`subject_key` only.
 Bodies are decrypted for mood-service rows only (the one service whose body a report reads).
 """
 
@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.consent import query_allowed
 from libs.common.contracts import ConsentPurpose
 from libs.common.crypto import DataKeys
-from libs.common.lake import Lake, plain_strings
-from libs.common.lake_crypto import decrypt_table, subjects_in
+from libs.common.lake import Lake, read_delta
+from libs.common.lake_crypto import decrypt_table, keys_for
 from libs.common.settings import CommonSettings
 
 RAW_EVENTS = "raw/events"
@@ -53,22 +53,24 @@ class Events:
     moods: pa.Table  # MOOD_SCHEMA: mood-service scores, consenting users only
 
 
-def _scan(lake: Lake, columns: list[str], where: ds.Expression) -> pa.Table | None:
-    table = lake.delta_table(RAW_EVENTS)
-    if table is None:
-        return None
-    return plain_strings(table.to_pyarrow_dataset().to_table(columns=columns, filter=where))
+async def consenting(engine: AsyncEngine, rows: pa.Table, purpose: ConsentPurpose) -> pa.Array:
+    """The users of `rows` who consent to `purpose` now (one bulk query; none if no rows)."""
+    if rows.num_rows == 0:
+        return pa.array([], pa.string())
+    users = [str(u) for u in pc.unique(rows.column("user_id")).to_pylist()]
+    async with engine.connect() as conn:
+        return pa.array(await query_allowed(conn, users, purpose), pa.string())
+
+
+def only(rows: pa.Table, users: pa.Array) -> pa.Table:
+    """`rows` of `users` only, without `user_id`."""
+    keep = pc.is_in(rows.column("user_id"), value_set=users)
+    return rows.filter(keep).drop_columns(["user_id"])
 
 
 async def consented(engine: AsyncEngine, rows: pa.Table, purpose: ConsentPurpose) -> pa.Table:
     """`rows` of users who consent to `purpose` now (one bulk query), without `user_id`."""
-    if rows.num_rows == 0:
-        return rows.drop_columns(["user_id"])
-    users = [str(u) for u in pc.unique(rows.column("user_id")).to_pylist()]
-    async with engine.connect() as conn:
-        allowed = await query_allowed(conn, users, purpose)
-    keep = pc.is_in(rows.column("user_id"), value_set=pa.array(allowed, pa.string()))
-    return rows.filter(keep).drop_columns(["user_id"])
+    return only(rows, await consenting(engine, rows, purpose))
 
 
 def _mood_score(body: str | None) -> float | None:
@@ -85,20 +87,22 @@ async def load(
     in_range = (ds.field("event_date") >= pa.scalar(start, pa.date32())) & (
         ds.field("event_date") < pa.scalar(end, pa.date32())
     )
-    raw = _scan(lake, [*EVENT_COLUMNS, "user_id"], in_range)
-    if raw is None:
+    table = lake.delta_table(RAW_EVENTS)
+    if table is None:
         return Events(EVENTS_SCHEMA.empty_table(), MOOD_SCHEMA.empty_table())
-    events = (await consented(engine, raw, ConsentPurpose.ANALYTICS)).select(EVENT_COLUMNS)
+    raw = read_delta(table, [*EVENT_COLUMNS, "user_id"], partitions=in_range)
+    allowed = await consenting(engine, raw, ConsentPurpose.ANALYTICS)
+    events = only(raw, allowed).select(EVENT_COLUMNS)
 
-    mood_rows = _scan(
-        lake,
+    # The mood rows are some of `raw`'s rows (same table version): the same consent applies.
+    mood_rows = read_delta(
+        table,
         ["event_date", "user_id", "subject_key", "body"],
-        in_range & (ds.field("service") == MOOD_SERVICE),
+        partitions=in_range & (ds.field("service") == MOOD_SERVICE),
     )
-    assert mood_rows is not None
-    mood_rows = await consented(engine, mood_rows, ConsentPurpose.ANALYTICS)
+    mood_rows = only(mood_rows, allowed)
     async with engine.connect() as conn:
-        keys = await DataKeys(settings).for_subjects(conn, subjects_in(mood_rows))
+        keys = await keys_for(conn, mood_rows, DataKeys(settings))
     bodies = decrypt_table(mood_rows, keys, ("body",)).column("body").to_pylist()
     moods = pa.table(
         {

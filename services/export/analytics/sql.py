@@ -25,10 +25,10 @@ import pyarrow as pa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts import ConsentPurpose
-from libs.common.lake import Lake, plain_strings
+from libs.common.lake import Lake, read_delta
 from services.export.analytics.source import EVENT_COLUMNS, EVENTS_SCHEMA, RAW_EVENTS, consented
+from services.export.recsys.source import tenant_dirs, tenant_table
 
-TENANTS = "raw/tenants"
 INTERACTION_COLUMNS = [
     "subject_key",
     "item_id",
@@ -81,14 +81,7 @@ def check_read_only(sql: str) -> str:
 
 def _delta(lake: Lake, rel: str, columns: list[str]) -> pa.Table | None:
     table = lake.delta_table(rel)
-    if table is None:
-        return None
-    return plain_strings(table.to_pyarrow_dataset().to_table(columns=columns))
-
-
-def _tenants(lake: Lake) -> list[str]:
-    names = {o.path.split("/")[2] for o in lake.list(TENANTS) if o.path.count("/") >= 3}
-    return sorted(names)
+    return None if table is None else read_delta(table, columns)
 
 
 async def load_views(lake: Lake, engine: AsyncEngine) -> dict[str, pa.Table]:
@@ -102,12 +95,12 @@ async def load_views(lake: Lake, engine: AsyncEngine) -> dict[str, pa.Table]:
     )
     interactions: list[pa.Table] = []
     items: list[pa.Table] = []
-    for tenant in _tenants(lake):
-        rows = _delta(lake, f"{TENANTS}/{tenant}/interactions", [*INTERACTION_COLUMNS, "user_id"])
+    for tenant in tenant_dirs(lake):
+        rows = _delta(lake, tenant_table(tenant, "interactions"), [*INTERACTION_COLUMNS, "user_id"])
         if rows is not None:
             rows = (await consented(engine, rows, purpose)).select(INTERACTION_COLUMNS)
             interactions.append(_with_tenant(rows, tenant))
-        catalogue = _delta(lake, f"{TENANTS}/{tenant}/items", ITEM_COLUMNS)
+        catalogue = _delta(lake, tenant_table(tenant, "items"), ITEM_COLUMNS)
         if catalogue is not None:
             items.append(_with_tenant(catalogue, tenant))
     return {

@@ -38,15 +38,20 @@ def tenant_table(tenant: str, data_type: str) -> str:
     return f"{TENANTS_PREFIX}/{tenant}/{data_type}"
 
 
-def list_tenants(lake: Lake) -> list[str]:
-    """Tenants with an interactions table, sorted."""
+def tenant_dirs(lake: Lake) -> list[str]:
+    """The tenants' folder names, sorted (one listing of `raw/tenants`, not recursive)."""
     base = lake.uri(TENANTS_PREFIX).removeprefix("s3://")
     selector = fs.FileSelector(base, recursive=False, allow_not_found=True)
-    names = sorted(
+    return sorted(
         info.base_name
         for info in lake.filesystem.get_file_info(selector)
         if info.type == fs.FileType.Directory
     )
+
+
+def list_tenants(lake: Lake) -> list[str]:
+    """Tenants with an interactions table, sorted."""
+    names = tenant_dirs(lake)
     return [t for t in names if lake.delta_table(tenant_table(t, "interactions")) is not None]
 
 

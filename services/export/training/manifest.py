@@ -41,13 +41,12 @@ def build(
     pii_policy: dict[str, Any],
     counts: dict[str, Any],
     files: dict[str, writer.Written],
-    revision: int = 1,
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
         "kind": "ai_training",
         "export_id": export_id,
-        "revision": revision,
+        "revision": 1,
         "created_at": created_at.astimezone(UTC).isoformat(),
         "time_range": {"start": start.isoformat(), "end": end.isoformat(), "inclusive": True},
         "services": sorted(services),
@@ -84,10 +83,17 @@ def build(
         "schema_hash": schema_hash(),
         "schema": writer.JSONL_SCHEMA,
         "counts": counts,
-        "files": {
-            name: {"path": w.path, "records": w.records, "bytes": w.bytes, "sha256": w.sha256}
-            for name, w in sorted(files.items())
-        },
+        "files": {name: file_entry(w) for name, w in sorted(files.items())},
+    }
+
+
+def file_entry(written: writer.Written) -> dict[str, Any]:
+    """A file's line in `files`: its path, records, size and checksum."""
+    return {
+        "path": written.path,
+        "records": written.records,
+        "bytes": written.bytes,
+        "sha256": written.sha256,
     }
 
 

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.consent import query_allowed
 from libs.common.contracts import ConsentPurpose
 from libs.common.crypto import DataKeys
-from libs.common.lake import Lake, plain_strings
-from libs.common.lake_crypto import decrypt_table, subjects_in
+from libs.common.lake import Lake, read_delta
+from libs.common.lake_crypto import decrypt_table, keys_for
 from libs.common.settings import CommonSettings
 from services.export.training import manifest as manifests
 from services.export.training.crisis import is_crisis
@@ -80,6 +80,17 @@ class ExportCounts:
     out_train: int = 0
     out_validation: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+
+    def as_dict(self, *, pii_scrubbed: int) -> dict[str, Any]:
+        """The counts as the manifest and the export's row hold them."""
+        return {
+            "records_in": self.records_in,
+            "pairs": self.pairs,
+            "out_train": self.out_train,
+            "out_validation": self.out_validation,
+            "dropped": dict(self.dropped),
+            "pii_scrubbed": pii_scrubbed,
+        }
 
 
 @dataclass
@@ -150,7 +161,7 @@ async def _run(
         consented = pc.is_in(rows.column("user_id"), pa.array(sorted(allowed), pa.string()))
         counts.dropped["no_consent"] = rows.num_rows - (pc.sum(consented).as_py() or 0)
         rows = rows.filter(consented)
-        keys = await DataKeys(settings).for_subjects(conn, subjects_in(rows))
+        keys = await keys_for(conn, rows, DataKeys(settings))
     rows = decrypt_table(rows, keys, ["body"])
     report("decrypt", rows.num_rows, rows.num_rows)
 
@@ -186,15 +197,7 @@ async def _run(
         raw_events_version=version,
         consent_snapshot_at=snapshot_at,
         pii_policy=policy(settings),
-        counts={
-            "records_in": counts.records_in,
-            "pairs": counts.pairs,
-            "out_train": counts.out_train,
-            "out_validation": counts.out_validation,
-            "dropped": dict(counts.dropped),
-            "pii_scrubbed": pii_scrubbed,
-            "average_quality": average,
-        },
+        counts={**counts.as_dict(pii_scrubbed=pii_scrubbed), "average_quality": average},
         files=files,
     )
     manifest_path = f"{base_name(spec)}.manifest.json"
@@ -204,9 +207,7 @@ async def _run(
 
 
 def read_raw(lake: Lake, spec: ExportSpec) -> tuple[pa.Table, int | None]:
-    """The services' rows in the date range, from one table version. Filters touch only
-    partition columns (files rewritten by a DELETE hold string_view columns, which a
-    pushed-down string filter cannot read)."""
+    """The services' rows in the date range, from one table version (a partition filter)."""
     table = lake.delta_table(manifests.RAW_EVENTS)
     empty = pa.table({c: pa.array([], pa.string()) for c in _COLUMNS})
     if table is None:
@@ -216,8 +217,7 @@ def read_raw(lake: Lake, spec: ExportSpec) -> tuple[pa.Table, int | None]:
         & (pc.field("event_date") >= pa.scalar(spec.start, pa.date32()))
         & (pc.field("event_date") <= pa.scalar(spec.end, pa.date32()))
     )
-    rows = table.to_pyarrow_dataset().to_table(columns=_COLUMNS, filter=where)
-    return plain_strings(rows), table.version()
+    return read_delta(table, _COLUMNS, partitions=where), table.version()
 
 
 def select(

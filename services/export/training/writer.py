@@ -110,6 +110,11 @@ def parquet_bytes(records: Sequence[Record]) -> bytes:
         },
         schema=PARQUET_SCHEMA,
     )
+    return table_bytes(table)
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """A Parquet file of `table` with the fixed writer options (equal tables, equal bytes)."""
     out = io.BytesIO()
     pq.write_table(table, out, compression="zstd", row_group_size=PARQUET_ROW_GROUP)
     return out.getvalue()
