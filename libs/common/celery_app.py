@@ -58,15 +58,7 @@ def create_celery(
         # A killed worker's unacked task comes back after this, not after an hour.
         broker_transport_options={"visibility_timeout": 300},
         beat_schedule=beat_schedule(
-            flush_interval_s=flush_interval_s,
-            compact_cron=compact_cron,
-            retention_cron=settings.compliance_retention_cron,
-            report_cron=settings.compliance_report_cron,
-            export_daily_cron=settings.export_daily_cron,
-            export_weekly_cron=settings.export_weekly_cron,
-            export_monthly_cron=settings.export_monthly_cron,
-            export_weekly_summary_cron=settings.export_weekly_summary_cron,
-            export_recsys_interval_h=settings.export_recsys_interval_h,
+            settings, flush_interval_s=flush_interval_s, compact_cron=compact_cron
         ),
         worker_hijack_root_logger=False,
         imports=imports,

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from celery.schedules import crontab
 from pydantic import BaseModel, Field
 
+from libs.common.settings import CommonSettings
+
 
 class Queue(StrEnum):
     INGEST = "ingest"
@@ -112,18 +114,10 @@ def _crontab(expr: str) -> crontab:
 
 
 def beat_schedule(
-    *,
-    flush_interval_s: float,
-    compact_cron: str,
-    retention_cron: str = "0 4 * * *",
-    report_cron: str = "20 0 * * *",
-    export_daily_cron: str = "0 2 * * *",
-    export_weekly_cron: str = "0 3 * * 0",
-    export_monthly_cron: str = "30 4 1 * *",
-    export_weekly_summary_cron: str = "15 4 * * 1",
-    export_recsys_interval_h: float = 6.0,
+    settings: CommonSettings, *, flush_interval_s: float, compact_cron: str
 ) -> dict[str, dict[str, Any]]:
-    """Every scheduled job of the platform, in one registry read by the single beat process."""
+    """Every scheduled job of the platform, in one registry read by the single beat process.
+    Its crons are settings (`MINDLAKE_*_CRON`); ingest's two come from ingest's settings."""
     return {
         "ingest-flush": {
             "task": TaskName.INGEST_FLUSH,
@@ -172,39 +166,39 @@ def beat_schedule(
         },
         "compliance-retention": {  # deletes what is past its retention policy
             "task": TaskName.COMPLIANCE_RETENTION,
-            "schedule": _crontab(retention_cron),
+            "schedule": _crontab(settings.compliance_retention_cron),
             "options": {"expires": 3600},
         },
         "compliance-report": {  # yesterday's report to analytics/compliance/<day>.json
             "task": TaskName.COMPLIANCE_REPORT,
-            "schedule": _crontab(report_cron),
+            "schedule": _crontab(settings.compliance_report_cron),
             "options": {"expires": 3600},
         },
         "export-daily": {  # training data of the day before
             "task": TaskName.EXPORT_SCHEDULED,
-            "schedule": _crontab(export_daily_cron),
+            "schedule": _crontab(settings.export_daily_cron),
             "kwargs": {"period": "daily"},
             "options": {"expires": 3600},
         },
         "export-weekly": {  # full export of the last 7 days
             "task": TaskName.EXPORT_SCHEDULED,
-            "schedule": _crontab(export_weekly_cron),
+            "schedule": _crontab(settings.export_weekly_cron),
             "kwargs": {"period": "weekly"},
             "options": {"expires": 3600},
         },
         "export-monthly-report": {  # analytics reports of the month before
             "task": TaskName.EXPORT_MONTHLY_REPORT,
-            "schedule": _crontab(export_monthly_cron),
+            "schedule": _crontab(settings.export_monthly_cron),
             "options": {"expires": 3600},
         },
         "export-weekly-summary": {  # analytics summary of the ISO week before
             "task": TaskName.EXPORT_WEEKLY_SUMMARY,
-            "schedule": _crontab(export_weekly_summary_cron),
+            "schedule": _crontab(settings.export_weekly_summary_cron),
             "options": {"expires": 3600},
         },
         "export-recommender": {  # recommender training data of every tenant (Team Eta: 6 h)
             "task": TaskName.EXPORT_RECOMMENDER,
-            "schedule": export_recsys_interval_h * 3600,
-            "options": {"expires": export_recsys_interval_h * 1800},
+            "schedule": settings.export_recsys_interval_h * 3600,
+            "options": {"expires": settings.export_recsys_interval_h * 1800},
         },
     }

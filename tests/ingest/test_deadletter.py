@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from libs.common.contracts import TaskName, beat_schedule
 from libs.common.db import get_engine
+from libs.common.settings import get_settings
 from services.ingest import deadletter, schemas, tasks
 from services.ingest import service as ingest_service
 from services.ingest.config import get_ingest_settings
@@ -363,5 +364,5 @@ async def test_recording_triggers_the_scrub_task_and_beat_schedules_it(
     await dl_client.post("/v1/logs", json=factories.mood(score=11))
     await asyncio.gather(*deadletter.scrub_trigger._tasks)
     assert scrub_messages() == before + 1
-    schedule = beat_schedule(flush_interval_s=10, compact_cron="15 3 * * *")
+    schedule = beat_schedule(get_settings(), flush_interval_s=10, compact_cron="15 3 * * *")
     assert schedule["ingest-scrub-dead-letters"]["task"] == TaskName.INGEST_SCRUB_DEAD_LETTERS
