@@ -64,6 +64,10 @@ class CommonSettings(BaseSettings):
     # Recommender training data (services/export/recsys), every this many hours.
     export_recsys_interval_h: float = 6.0
 
+    # User ids are kept in clear for consent joins: one that is an e-mail address or a phone
+    # number is refused (libs/common/validation.py) unless this is set.
+    allow_contact_user_ids: bool = False
+
     api_key_cache_ttl_s: float = 10.0  # a revoked key stops working within this time
     # libs.common.consent: a backstop only; a change deletes the user's entry at once.
     consent_cache_ttl_s: float = 30.0
