@@ -2,13 +2,15 @@
 
 A key reads `mlk_<key_id>_<secret>`. Only sha256(secret) is stored: the secret is 32 random
 bytes, so a fast hash is safe here (unlike emails or IPs). An ingest key also lists the source
-services it may write for (`*` for all).
+services it may write for and the tenants whose CSV data it may upload and read (`*` for all;
+keys made before tenant limits existed have `*`, as they could reach every tenant then).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -17,13 +19,16 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import ARRAY, DateTime, String, Text, select, update
+from sqlalchemy import ARRAY, DateTime, String, Text, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from libs.common.db import CommonBase, session_maker
 from libs.common.errors import Forbidden, NotFound, ServiceError, Unauthorized
 from libs.common.settings import get_settings
+
+# a tenant name is also a path segment in the lake (raw/tenants/<tenant>/...)
+TENANT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # whole string: use fullmatch
 
 
 class Scope:
@@ -42,8 +47,13 @@ class ApiKeyRow(CommonBase):
     secret_hash: Mapped[str] = mapped_column(String(64))
     scopes: Mapped[list[str]] = mapped_column(ARRAY(Text))
     services: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # the default is for rows written by code older than the column (a rolling deploy)
+    tenants: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{*}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+ALL_TENANTS = frozenset({"*"})
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,14 @@ class Principal:
     name: str
     scopes: frozenset[str]
     services: frozenset[str]
+    tenants: frozenset[str] = ALL_TENANTS
 
     def may_write_for(self, service: str) -> bool:
         return "*" in self.services or service in self.services
+
+    def may_use_tenant(self, tenant: str) -> bool:
+        """Whether the key may upload a tenant's CSV data and read its upload reports."""
+        return Scope.ADMIN in self.scopes or "*" in self.tenants or tenant in self.tenants
 
 
 def _hash(secret: str) -> str:
@@ -69,12 +84,23 @@ def _split(key: str) -> tuple[str, str] | None:
 
 
 async def create_key(
-    session: AsyncSession, *, name: str, scopes: list[str], services: list[str]
+    session: AsyncSession,
+    *,
+    name: str,
+    scopes: list[str],
+    services: list[str],
+    tenants: list[str] | None = None,
 ) -> tuple[ApiKeyRow, str]:
-    """Store a new key; the plain key is returned once and never stored."""
+    """Store a new key; the plain key is returned once and never stored.
+
+    `services` and `tenants` limit what an ingest key may write (empty or None: `*`, all).
+    """
     unknown = sorted(set(scopes) - set(Scope.ALL))
     if unknown:
         raise ServiceError(f"unknown scopes {unknown}; known: {list(Scope.ALL)}")
+    bad = sorted(t for t in set(tenants or ()) if t != "*" and not TENANT_RE.fullmatch(t))
+    if bad:
+        raise ServiceError(f"tenants must be '*' or match {TENANT_RE.pattern}: {bad}")
     key_id = uuid.uuid4().hex[:16]
     secret = secrets.token_urlsafe(32)
     row = ApiKeyRow(
@@ -83,6 +109,7 @@ async def create_key(
         secret_hash=_hash(secret),
         scopes=sorted(set(scopes)),
         services=sorted(set(services)) or ["*"],
+        tenants=sorted(set(tenants or ())) or ["*"],
         created_at=datetime.now(UTC),
     )
     session.add(row)
@@ -136,7 +163,13 @@ class KeyVerifier:
             return None
         if not hmac.compare_digest(row.secret_hash, _hash(secret)):
             return None
-        return Principal(row.key_id, row.name, frozenset(row.scopes), frozenset(row.services))
+        return Principal(
+            row.key_id,
+            row.name,
+            frozenset(row.scopes),
+            frozenset(row.services),
+            frozenset(row.tenants),
+        )
 
 
 verifier = KeyVerifier()

@@ -43,6 +43,13 @@ def create(
         list[str] | None,
         typer.Option(help="Repeatable: source services an ingest key may write for (default *)"),
     ] = None,
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Repeatable: tenants an ingest key may upload CSV for and read uploads of"
+            " (default *)"
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="Print only the key")] = False,
 ) -> None:
     """Create a key. The key is printed once; only its hash is stored."""
@@ -51,7 +58,11 @@ def create(
         engine = one_shot_engine()
         async with session_maker(engine)() as session:
             row, key = await auth.create_key(
-                session, name=name, scopes=scope, services=service or ["*"]
+                session,
+                name=name,
+                scopes=scope,
+                services=service or ["*"],
+                tenants=tenant or ["*"],
             )
             await session.commit()
         await engine.dispose()
@@ -67,6 +78,7 @@ def create(
         return
     console.print(f"key id   {row.key_id}\nscopes   {', '.join(row.scopes)}")
     console.print(f"services {', '.join(row.services)}")
+    console.print(f"tenants  {', '.join(row.tenants)}")
     console.print(f"key      [bold]{key}[/bold]  (shown once; store it now)")
 
 
@@ -81,13 +93,14 @@ def list_() -> None:
         await engine.dispose()
         return rows
 
-    table = Table("key id", "name", "scopes", "services", "created", "revoked")
+    table = Table("key id", "name", "scopes", "services", "tenants", "created", "revoked")
     for row in asyncio.run(run()):
         table.add_row(
             row.key_id,
             row.name,
             ", ".join(row.scopes),
             ", ".join(row.services),
+            ", ".join(row.tenants),
             f"{row.created_at:%Y-%m-%d %H:%M}",
             f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
         )

@@ -77,3 +77,69 @@ def test_cli_creates_lists_and_revokes(database: str) -> None:
     assert again.exit_code == 1 and "no active key" in again.output
     bad = runner.invoke(app, ["keys", "create", "--name", "x", "--scope", "everything"])
     assert bad.exit_code == 2 and "unknown scopes" in bad.output
+
+
+async def test_keys_are_limited_to_tenants_and_old_keys_reach_all(database: str) -> None:
+    async with session_maker()() as session:
+        limited_row, limited = await auth.create_key(
+            session,
+            name="acme-uploader",
+            scopes=[auth.Scope.INGEST_WRITE],
+            services=["journal-service"],
+            tenants=["acme", "globex"],
+        )
+        _, unlimited = await auth.create_key(
+            session, name="any", scopes=[auth.Scope.INGEST_WRITE], services=[]
+        )
+        _, admin = await auth.create_key(
+            session, name="admin", scopes=[auth.Scope.ADMIN], services=[], tenants=["acme"]
+        )
+        # a row written without the column (code older than it, during a deploy) reaches all
+        await session.execute(
+            text(
+                "INSERT INTO common.api_keys (key_id, name, secret_hash, scopes, services,"
+                " created_at) VALUES ('oldkey', 'old', :h, '{ingest:write}', '{*}', now())"
+            ),
+            {"h": auth._hash("s3cret")},
+        )
+        await session.commit()
+    assert limited_row.tenants == ["acme", "globex"]
+
+    verifier = auth.KeyVerifier(ttl_s=0)
+    principal = await verifier.verify(limited)
+    assert principal is not None
+    assert principal.may_use_tenant("acme") and principal.may_use_tenant("globex")
+    assert not principal.may_use_tenant("initech")
+    assert principal.may_write_for("journal-service")  # services and tenants are separate
+    anyone = await verifier.verify(unlimited)
+    assert anyone is not None and anyone.tenants == {"*"} and anyone.may_use_tenant("initech")
+    boss = await verifier.verify(admin)
+    assert boss is not None and boss.may_use_tenant("initech")  # admin: every tenant
+    old = await verifier.verify("mlk_oldkey_s3cret")
+    assert old is not None and old.tenants == {"*"} and old.may_use_tenant("initech")
+
+
+@pytest.mark.parametrize("tenant", ["Acme", "acme/../x", "acme\n", "", "a" * 64])
+async def test_tenant_names_are_checked_at_creation(database: str, tenant: str) -> None:
+    async with session_maker()() as session:
+        with pytest.raises(ServiceError, match="tenants must be"):
+            await auth.create_key(
+                session, name="x", scopes=[auth.Scope.INGEST_WRITE], services=[], tenants=[tenant]
+            )
+
+
+def test_cli_creates_a_tenant_limited_key(database: str) -> None:
+    runner = CliRunner()
+    args = ["keys", "create", "--name", "t", "--scope", "ingest:write", "--tenant", "acme"]
+    created = runner.invoke(app, [*args, "--tenant", "globex"])
+    assert created.exit_code == 0, created.output
+    assert re.search(r"tenants\s+acme, globex", created.output)
+    key_id = re.search(r"key id\s+([0-9a-f]{16})", created.output)
+    assert key_id is not None
+    listed = runner.invoke(app, ["keys", "list"], env={"COLUMNS": "200"})
+    line = next(x for x in listed.output.splitlines() if key_id[1] in x)
+    assert "acme, globex" in line
+    bad = runner.invoke(
+        app, ["keys", "create", "--name", "x", "--scope", "ingest:write", "--tenant", "No Such"]
+    )
+    assert bad.exit_code == 2 and "tenants must be" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import anyio
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from libs.common.auth import Scope, authenticate
 from libs.common.db import get_engine
-from libs.common.errors import NotFound, UnsupportedMediaType
+from libs.common.errors import Forbidden, NotFound, UnsupportedMediaType
 from libs.common.lake import Lake
 from services.ingest.config import IngestSettings, get_ingest_settings
 from services.ingest.csv_upload import repository, service
@@ -18,6 +19,7 @@ from services.ingest.csv_upload.schemas import UploadReport
 from services.ingest.csv_upload.spool import spool
 
 router = APIRouter(prefix="/internal/data", tags=["csv upload"])
+UPLOAD_ID_RE = re.compile(r"[0-9a-f]{32}")
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
 
 UPLOAD_OPENAPI: dict[str, Any] = {
@@ -41,6 +43,7 @@ def _settings_and_lake(request: Request) -> tuple[IngestSettings, Lake]:
     summary="Upload a tenant's interactions or items CSV",
     response_model=UploadReport,
     responses={
+        403: {"description": "The key may not write for this tenant"},
         413: {"description": "Over MINDLAKE_INGEST_CSV_MAX_BYTES"},
         415: {"description": "Not a CSV body"},
         422: {"description": "Bad tenant or data type, not UTF-8, or required columns missing"},
@@ -59,6 +62,11 @@ async def upload_csv(
     """
     principal = await authenticate(request, Scope.INGEST_WRITE)
     target = service.check_target(tenant, data_type)
+    if not principal.may_use_tenant(tenant):  # a valid tenant name: safe to name back
+        raise Forbidden(
+            f"the API key may not write for tenant '{tenant}'",
+            errors=[{"field": "tenant", "reason": "not among the API key's tenants"}],
+        )
     media = request.headers.get("content-type", "text/csv").split(";")[0].strip().lower()
     if media not in CSV_TYPES:
         raise UnsupportedMediaType("send the CSV as the raw body with Content-Type: text/csv")
@@ -83,11 +91,19 @@ async def upload_csv(
     return JSONResponse(report.model_dump(mode="json"), status_code=status)
 
 
-@router.get("/uploads/{upload_id}", summary="An upload's status and validation report")
+@router.get(
+    "/uploads/{upload_id}",
+    summary="An upload's status and validation report",
+    responses={404: {"description": "No such upload, or one of a tenant outside the key's"}},
+)
 async def get_upload(request: Request, upload_id: str) -> dict[str, Any]:
-    await authenticate(request, Scope.INGEST_WRITE)
+    """Readable within the key's tenants (admin: all); others' uploads are a 404, as unknown
+    ids are, so ids cannot be probed."""
+    principal = await authenticate(request, Scope.INGEST_WRITE)
+    if not UPLOAD_ID_RE.fullmatch(upload_id):  # ids are uuid4 hex; no query for anything else
+        raise NotFound("no upload with this id")
     async with get_engine().connect() as conn:
         report = await repository.get_report(conn, upload_id)
-    if report is None:
+    if report is None or not principal.may_use_tenant(report["tenant"]):
         raise NotFound("no upload with this id")
     return report

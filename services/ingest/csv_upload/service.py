@@ -3,7 +3,6 @@ rejected rows in the dead-letter store, and store the report."""
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import anyio
 import pyarrow as pa
 import structlog
 
+from libs.common.auth import TENANT_RE
 from libs.common.db import get_engine
 from libs.common.errors import Unprocessable
 from libs.common.lake import Lake
@@ -29,15 +29,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # also a path segment in the lake
 # rule -> the dead-letter store's reason kind (a closed set there too)
 DEAD_LETTER_KIND = {"malformed_row": deadletter.PARSE_ERROR, "not_null": "missing"}
 
 
 def check_target(tenant: str, data_type: str) -> DataType:
     errors = []
-    if not TENANT_RE.match(tenant):
-        errors.append({"field": "tenant", "reason": "must match [a-z0-9][a-z0-9_-]{0,62}"})
+    if not TENANT_RE.fullmatch(tenant):  # fullmatch: `$` would let "acme\n" through
+        errors.append({"field": "tenant", "reason": f"must match {TENANT_RE.pattern}"})
     if data_type not in DATA_TYPES:
         errors.append({"field": "data_type", "reason": f"must be one of {list(DATA_TYPES)}"})
     if errors:
