@@ -9,10 +9,15 @@ that fails shows as failed with its reason and is retried with backoff; nothing 
 marked done without a clean scan.
 
 A portability export goes `collecting` -> `done` (a sealed zip, downloadable through a
-short-lived signed link) -> `expired` (the archive deleted).
+short-lived signed link) -> `expired` (the archive deleted). An erasure of the same user
+closes it: an open export is `cancelled` when the erasure destroys the user's data key (its
+own key goes too, so no step of it runs again), a done one `expired` when the erasure deletes
+its archive; an export asked for once the user is being erased is refused (409).
 
 Steps run in each service's worker (`<service>.subject_step`); they report back by sending
-`compliance.subject_advance`, and the beat sweep resends what is due or was lost.
+`compliance.subject_advance`, and the beat sweep resends what is due or was lost: steps not
+finished in time, a phase whose steps are all done but whose advance never came (lost or
+failed), and verifications not finished in time.
 """
 
 from __future__ import annotations
@@ -31,8 +36,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from libs.common.audit import AuditAction, AuditEntry, AuditPurpose, insert_outbox
+from libs.common.consent import tombstoned
 from libs.common.contracts import SubjectStore, TaskName, step_task_for
 from libs.common.crypto import DataKeys, new_key, seal
+from libs.common.errors import ServiceError
 from libs.common.lake import Lake
 from libs.common.subject_rights import (
     Collected,
@@ -70,9 +77,23 @@ class Status:
     VERIFYING = "verifying"
     DONE = "done"
     EXPIRED = "expired"
+    CANCELLED = "cancelled"  # closed before it finished; `last_error` says why
 
 
 OPEN = (Status.COLLECTING, Status.ERASING, Status.VERIFYING)
+TERMINAL = (Status.DONE, Status.EXPIRED, Status.CANCELLED)
+SUBJECT_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtext('mindlake-subject-request'), hashtext(:s))"
+)
+CANCELLED_BY_ERASURE = "the user was erased (erasure {erasure_id}): there is nothing to export"
+KEY_GONE = "the request's key is gone, so it cannot go on; ask again"
+
+
+class Conflict(ServiceError):
+    status = 409
+    title = "Conflict"
+
+
 NEEDLES_PART = "needles"
 REQUESTED_BY = text("SELECT requested_by FROM common.subject_requests WHERE id = :id")
 RECEIPTS_PREFIX = "compliance/erasure-receipts"
@@ -99,6 +120,7 @@ class Dispatch:
 
     steps: list[tuple[str, str]]  # (store, phase)
     verify: bool = False
+    advance: bool = False  # its phase looks complete: look again (the sweep, for a lost one)
     delete_paths: tuple[str, ...] = ()  # lake objects no longer needed, deleted after commit
 
 
@@ -112,15 +134,19 @@ async def create(
     user_id: str,
     actor: str,
 ) -> tuple[uuid.UUID, bool]:
-    """A new request (or the open one of the same kind for this user); (id, created)."""
+    """A new request (or the open one of the same kind for this user); (id, created).
+
+    An export of a user whose erasure has destroyed their data key (or is done) is refused:
+    what it would collect is being removed. The subject lock, which the erasure's shred takes
+    too, makes that check and the insert one step."""
     subject = subject_key(user_id, settings)
     async with engine.begin() as conn:
-        await conn.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(hashtext('mindlake-subject-request'), hashtext(:s))"
-            ),
-            {"s": subject},
-        )
+        await conn.execute(SUBJECT_LOCK, {"s": subject})
+        if kind == Kind.EXPORT and await _being_erased(conn, subject):
+            raise Conflict(
+                "the user is being erased or was erased: there is nothing left to export",
+                errors=[{"field": "user_id", "reason": "an erasure of this user has started"}],
+            )
         existing = await conn.scalar(
             text(
                 "SELECT id FROM common.subject_requests WHERE subject_key = :s AND kind = :k"
@@ -138,8 +164,9 @@ async def create(
                 """
                 INSERT INTO common.subject_requests
                     (id, kind, subject_key, status, sealed_user, wrapped_key, requested_by,
-                     created_at, deadline, verify_attempts)
-                VALUES (:id, :kind, :s, :status, :sealed, :wrapped, :actor, :now, :deadline, 0)
+                     created_at, deadline, verify_attempts, next_check_at)
+                VALUES (:id, :kind, :s, :status, :sealed, :wrapped, :actor, :now, :deadline, 0,
+                        :check)
                 """
             ),
             {
@@ -152,10 +179,16 @@ async def create(
                 "actor": actor,
                 "now": now,
                 "deadline": now + timedelta(hours=settings.compliance_erasure_deadline_h),
+                "check": _resend_at(settings),
             },
         )
         await _add_steps(conn, request_id, Phase.COLLECT, settings)
     return request_id, True
+
+
+async def _being_erased(conn: AsyncConnection, subject: str) -> bool:
+    """Whether the subject's data key was destroyed by an erasure (tombstone written)."""
+    return bool(await tombstoned(conn, [subject]))
 
 
 async def _add_steps(
@@ -196,6 +229,8 @@ def send(app: Celery, lake: Lake, request_id: uuid.UUID, dispatch: Dispatch) -> 
         app.send_task(step_task_for(store), args=[str(request_id), store, phase])
     if dispatch.verify:
         app.send_task(TaskName.COMPLIANCE_SUBJECT_VERIFY, args=[str(request_id)])
+    if dispatch.advance:
+        app.send_task(TaskName.COMPLIANCE_SUBJECT_ADVANCE, args=[str(request_id)])
 
 
 def collect_dispatch() -> Dispatch:
@@ -228,7 +263,10 @@ async def advance(deps: Deps, request_id: uuid.UUID) -> Dispatch:
         if not await _phase_done(conn, request_id, phase):
             return Dispatch(steps=[])
         request = await open_request(conn, request_id, keys)
-        assert request is not None
+        if request is None:  # its key is gone: close it rather than leave it stuck
+            await _cancel(conn, request_id, KEY_GONE)
+            log.warning("subject_request_key_gone", request_id=str(request_id))
+            return Dispatch(steps=[])
         parts = tuple(part_path(request_id, store_part(s.value)) for s in SubjectStore)
         if request.kind == Kind.EXPORT:
             await _finish_export(conn, lake, settings, request)
@@ -240,6 +278,17 @@ async def advance(deps: Deps, request_id: uuid.UUID) -> Dispatch:
             )
         await _set_status(conn, request_id, Status.VERIFYING, next_check_at=_resend_at(settings))
         return Dispatch(steps=[], verify=True)
+
+
+async def _cancel(conn: AsyncConnection, request_id: uuid.UUID, reason: str) -> None:
+    await _set_status(
+        conn,
+        request_id,
+        Status.CANCELLED,  # no completed_at: the report counts an erasure so closed as failing
+        last_error=reason,
+        sealed_user=None,
+        wrapped_key=None,
+    )
 
 
 async def _set_status(
@@ -281,6 +330,16 @@ async def _shred(
     )
     write_part(lake, request, NEEDLES_PART, orjson.dumps(asdict(needles)))
     now = _now()
+    await conn.execute(SUBJECT_LOCK, {"s": request.subject_key})  # no export created meanwhile
+    await conn.execute(
+        _CANCEL_EXPORTS,
+        {
+            "s": request.subject_key,
+            "open": list(OPEN),
+            "now": now,
+            "e": CANCELLED_BY_ERASURE.format(erasure_id=request.id),
+        },
+    )
     await conn.execute(
         text(
             "INSERT INTO consent.tombstones (subject_key, request_id, erased_at)"
@@ -289,8 +348,20 @@ async def _shred(
         {"s": request.subject_key, "r": str(request.id), "now": now},
     )
     await keys.destroy(conn, request.subject_key)
-    await _set_status(conn, request.id, Status.ERASING, key_destroyed_at=now)
+    await _set_status(
+        conn, request.id, Status.ERASING, key_destroyed_at=now, next_check_at=_resend_at(settings)
+    )
     await _add_steps(conn, request.id, Phase.ERASE, settings)
+
+
+# The same user's open exports: they could only collect what is being erased, with a data key
+# that is gone. Their keys go too, so a step of theirs still queued finds them gone; their
+# lake objects are deleted by the erase phase (compliance.archives).
+_CANCEL_EXPORTS = text(
+    "UPDATE common.subject_requests SET status = 'cancelled', completed_at = :now,"
+    " last_error = :e, sealed_user = NULL, wrapped_key = NULL"
+    " WHERE kind = 'export' AND subject_key = :s AND status = ANY(:open)"
+)
 
 
 async def _finish_export(
@@ -334,13 +405,9 @@ async def _verify_locked(deps: Deps, request_id: uuid.UUID) -> Dispatch:
     engine, lake, settings, keys = deps.engine, deps.lake, deps.settings, deps.keys
     assert deps.redis is not None
     async with engine.connect() as conn:
-        status = await conn.scalar(
-            text("SELECT status FROM common.subject_requests WHERE id = :id"), {"id": request_id}
-        )
-        if status != Status.VERIFYING:
-            return Dispatch(steps=[])
-        request = await open_request(conn, request_id, keys)
-        assert request is not None
+        request = await open_request(conn, request_id, keys)  # status and key in one read
+        if request is None or request.status != Status.VERIFYING:
+            return Dispatch(steps=[])  # done meanwhile, or unknown
         live_keys = await keys.all(conn)
     await chain_pending(engine, settings.compliance_chain_batch_rows)  # no entry left waiting
     needles = Needles(**orjson.loads(read_part(lake, request, NEEDLES_PART)))
@@ -361,18 +428,22 @@ async def _verify_locked(deps: Deps, request_id: uuid.UUID) -> Dispatch:
         )
         log.warning("erasure_traces_remain", request_id=str(request_id), traces=len(report.traces))
         async with engine.begin() as conn:
-            attempts = int(
-                await conn.scalar(
-                    text(
-                        "UPDATE common.subject_requests SET status = :s, last_error = :e,"
-                        " verify_attempts = verify_attempts + 1 WHERE id = :id"
-                        " RETURNING verify_attempts"
-                    ),
-                    {"s": Status.ERASING, "e": reason[:2000], "id": request_id},
-                )
-                or 1
+            attempts = await conn.scalar(
+                text(
+                    "UPDATE common.subject_requests SET status = :s, last_error = :e,"
+                    " verify_attempts = verify_attempts + 1 WHERE id = :id"
+                    " AND status = :verifying RETURNING verify_attempts"
+                ),
+                {
+                    "s": Status.ERASING,
+                    "e": reason[:2000],
+                    "id": request_id,
+                    "verifying": Status.VERIFYING,
+                },
             )
-            backoff = retry_backoff_s(settings, attempts)
+            if attempts is None:
+                return Dispatch(steps=[])  # no longer verifying
+            backoff = retry_backoff_s(settings, int(attempts))
             await conn.execute(
                 text(
                     "UPDATE common.subject_request_steps SET status = 'pending', error = NULL,"
@@ -380,6 +451,13 @@ async def _verify_locked(deps: Deps, request_id: uuid.UUID) -> Dispatch:
                     " WHERE request_id = :r AND phase = 'erase'"
                 ),
                 {"r": request_id, "b": backoff},
+            )
+            await conn.execute(
+                text(
+                    "UPDATE common.subject_requests"
+                    " SET next_check_at = now() + make_interval(secs => :b) WHERE id = :id"
+                ),
+                {"id": request_id, "b": backoff + settings.compliance_step_resend_s},
             )
         return Dispatch(steps=[])  # the sweep resends them when the backoff is over
     return await _complete_erasure(engine, lake, settings, request, report.to_dict())
@@ -399,6 +477,8 @@ async def _complete_erasure(
                 {"id": request.id},
             )
         ).one()
+        if row.status != Status.VERIFYING:
+            return Dispatch(steps=[])
         steps = await _steps(conn, request.id)
         now = _now()
         receipt = {
@@ -505,11 +585,29 @@ async def receipt(engine: AsyncEngine, request_id: uuid.UUID) -> tuple[str, dict
 
 
 # --- sweep -----------------------------------------------------------------------------------
+# Collecting or erasing, every step of the phase done, and no advance moved it on by its
+# check time: its advance was lost (a worker died after the step) or failed.
+_UNMOVED = text(
+    """
+    UPDATE common.subject_requests r
+    SET next_check_at = now() + make_interval(secs => :resend)
+    WHERE r.status IN ('collecting', 'erasing')
+      AND (r.next_check_at IS NULL OR r.next_check_at <= now())
+      AND NOT EXISTS (
+          SELECT 1 FROM common.subject_request_steps st
+          WHERE st.request_id = r.id AND st.status <> 'done'
+            AND st.phase = CASE WHEN r.status = 'collecting' THEN 'collect' ELSE 'erase' END)
+    RETURNING r.id
+    """
+)
+
+
 async def sweep(
     engine: AsyncEngine, lake: Lake, settings: ComplianceSettings
 ) -> list[tuple[uuid.UUID, Dispatch]]:
-    """Resend due steps (failed after their backoff, or sent and never finished), re-check
-    stalled verifications, expire old archives, refresh the gauges."""
+    """Resend due steps (failed after their backoff, or sent and never finished), advance
+    requests whose phase is complete but did not move on (the advance lost or failed),
+    re-check stalled verifications, expire old archives, refresh the gauges."""
     out: list[tuple[uuid.UUID, Dispatch]] = []
     async with engine.begin() as conn:
         due = await conn.execute(
@@ -530,6 +628,8 @@ async def sweep(
         for request_id, store, phase in due:
             by_request.setdefault(request_id, []).append((store, phase))
         out += [(r, Dispatch(steps=s)) for r, s in by_request.items()]
+        unmoved = await conn.execute(_UNMOVED, {"resend": settings.compliance_step_resend_s})
+        out += [(r, Dispatch(steps=[], advance=True)) for (r,) in unmoved]
         stalled = await conn.execute(
             text(
                 "UPDATE common.subject_requests SET next_check_at = now()"

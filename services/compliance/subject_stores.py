@@ -68,13 +68,20 @@ class AuditLog:
         raise RuntimeError("audit entries about the subject are still arriving")
 
 
-_EXPORTS = text(
-    "SELECT id FROM common.subject_requests WHERE kind = 'export' AND subject_key = :k"
-    " AND (archive_path IS NOT NULL OR wrapped_key IS NOT NULL OR sealed_user IS NOT NULL)"
-)
+# Every export of the user: a cancelled one may still have parts a step wrote as it closed.
+_EXPORTS = text("SELECT id FROM common.subject_requests WHERE kind = 'export' AND subject_key = :k")
+# Done ones expire (their archive is gone); one still open is cancelled (the shred closes
+# them first; this catches any it could not see). Neither can be opened again.
 _CLEAR = text(
     "UPDATE common.subject_requests SET archive_path = NULL, wrapped_key = NULL,"
-    " sealed_user = NULL WHERE id = :id"
+    " sealed_user = NULL,"
+    " status = CASE WHEN status = 'done' THEN 'expired'"
+    "   WHEN status IN ('collecting', 'erasing', 'verifying') THEN 'cancelled' ELSE status END,"
+    " last_error = CASE WHEN status IN ('collecting', 'erasing', 'verifying', 'done')"
+    "   THEN :reason ELSE last_error END,"
+    " completed_at = coalesce(completed_at, now())"
+    " WHERE id = :id AND (archive_path IS NOT NULL OR wrapped_key IS NOT NULL"
+    " OR sealed_user IS NOT NULL OR status IN ('collecting', 'erasing', 'verifying', 'done'))"
 )
 
 
@@ -89,12 +96,18 @@ class Archives:
     async def erase(self, ctx: SubjectContext) -> dict[str, int]:
         async with ctx.engine.connect() as conn:
             exports = list((await conn.scalars(_EXPORTS, {"k": ctx.subject_key})).all())
-        objects = 0
+        objects = changed = 0
         for request_id in exports:
-            objects += delete_request_files(ctx.lake, request_id)
+            deleted = delete_request_files(ctx.lake, request_id)
             async with ctx.engine.begin() as conn:  # after its objects: a retry finds it again
-                await conn.execute(_CLEAR, {"id": request_id})
-        return {"export_requests": len(exports), "archive_objects": objects}
+                result = await conn.execute(_CLEAR, {"id": request_id, "reason": _reason(ctx)})
+            objects += deleted
+            changed += bool(deleted or getattr(result, "rowcount", 0))
+        return {"export_requests": changed, "archive_objects": objects}
+
+
+def _reason(ctx: SubjectContext) -> str:
+    return f"the user was erased (erasure {ctx.request_id}): the archive is deleted"
 
 
 HANDLERS: dict[str, StoreHandler] = {
