@@ -26,4 +26,4 @@ RUN useradd --create-home --uid 10001 mindlake \
 USER mindlake
 
 EXPOSE 8000 9400
-CMD ["uvicorn", "services.ingest.main:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "services.ingest.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

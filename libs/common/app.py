@@ -1,16 +1,77 @@
-"""The FastAPI app every service starts from: problem+json errors and /metrics."""
+"""The FastAPI app every service starts from: problem+json errors, /metrics, an access log."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
+import structlog
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.common.errors import install_error_handlers
 from libs.common.metrics import mount_metrics
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+UNMATCHED = "<unmatched>"  # no route matched: the path itself is never logged
+QUIET_ROUTES = frozenset({"/health", "/metrics"})  # probes and scrapes: logged only on errors
+log = structlog.get_logger("mindlake.access")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (`/v1/consent/{user_id}`), set by the router."""
+    route: Any = scope.get("route")
+    if route is None:
+        return UNMATCHED
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED
+
+
+class AccessLog:
+    """One log line per request: method, route template, status, duration and a request id
+    (also bound for every log line of the request and sent back as `X-Request-ID`).
+
+    Never the path, the query string or the client's address: paths carry user ids, query
+    strings carry download signatures, and an IP address is personal data. Abuse handling
+    that needs addresses belongs to the reverse proxy's own, short-lived logs. The request id
+    is generated here, not taken from the caller, so no caller-chosen text reaches the log.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = secrets.token_hex(8)
+        header = (b"x-request-id", request_id.encode())
+        status = 500  # unless a response starts: an exception escaping the app is a 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                route = route_template(scope)
+                if status >= 400 or route not in QUIET_ROUTES:
+                    log.info(
+                        "request",
+                        method=scope["method"],
+                        route=route,
+                        status=status,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    )
 
 
 def service_app(name: str, lifespan: Lifespan) -> FastAPI:
@@ -23,4 +84,5 @@ def service_app(name: str, lifespan: Lifespan) -> FastAPI:
     )
     install_error_handlers(app)
     mount_metrics(app)
+    app.add_middleware(AccessLog)
     return app
