@@ -34,6 +34,12 @@ class IngestSettings(CommonSettings):
     ingest_pull_max_files_per_run: int = 200
     ingest_pull_timeout_s: float = 30.0  # connect/query/HTTP timeout of a source
     ingest_pull_local_roots: str = ""  # comma-separated folders file-drop jobs may read
+    # Hosts HTTP jobs may call, comma-separated: `api.example.com` (that host), `example.com`
+    # (it and its subdomains), `*` (any host). Empty: HTTP sources are off.
+    ingest_pull_allowed_hosts: str = ""
+    # Loopback and private (RFC 1918, 100.64/10, fc00::/7) addresses for HTTP jobs; link-local
+    # (169.254/16 with the cloud metadata address, fe80::/10), unspecified and multicast never.
+    ingest_pull_allow_private_addresses: bool = False
 
 
 @lru_cache

@@ -3,13 +3,17 @@ exactly once across runs and a crash; errors, schedule, and the admin API."""
 
 from __future__ import annotations
 
+import base64
 import http.server
+import importlib.util
+import ipaddress
 import json
 import os
 import signal
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,16 +21,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from libs.common.auth import Scope, create_key
-from libs.common.crypto import is_encrypted
+from libs.common.crypto import is_encrypted, make_provider
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
 from libs.common.lake_crypto import PULLED_COLUMNS
 from libs.common.subjects import subject_key
 from services.ingest.config import IngestSettings
 from services.ingest.pull import repository, runner
+from services.ingest.pull.addresses import HostPolicy, address_refusal, host_allowed
 from services.ingest.pull.dispatch import claim_due_jobs
 from services.ingest.pull.runner import run_pull
 from services.ingest.pull.schedule import next_run
@@ -316,15 +322,31 @@ async def test_file_drop_local_folder_only_under_allowed_roots(admin: Any, tmp_p
 
 
 # --- HTTP source ----------------------------------------------------------------------------
+@dataclass
+class JsonApi:
+    url: str  # http://127.0.0.1:<port>/moods
+    port: int
+    items: list[dict[str, Any]]
+    hits: list[str]  # the path of every request the server received
+
+
 @pytest.fixture
-def json_api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def json_api() -> Iterator[JsonApi]:
     """A tiny JSON API we own: GET /moods?since=N -> {"data": {"items": [id >= N]}}
-    (inclusive, as many APIs are: the runner drops what it already has)."""
+    (inclusive, as many APIs are: the runner drops what it already has); GET /redirect
+    answers 302 to the cloud metadata address."""
     items: list[dict[str, Any]] = []
+    hits: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            hits.append(self.path)
             query = parse_qs(urlsplit(self.path).query)
+            if self.path.startswith("/redirect"):
+                self.send_response(302)
+                self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                self.end_headers()
+                return
             if self.headers.get("X-Token") != "t0ken":
                 self.send_response(401)
                 self.end_headers()
@@ -342,39 +364,308 @@ def json_api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/moods", items
+    port = int(server.server_address[1])
+    yield JsonApi(url=f"http://127.0.0.1:{port}/moods", port=port, items=items, hits=hits)
     server.shutdown()
     server.server_close()
 
 
-async def test_http_job_lands_its_records_incrementally(
-    admin: Any, lake_settings: IngestSettings, json_api: tuple[str, list[dict[str, Any]]]
-) -> None:
-    url, items = json_api
-    items.extend({"id": i, "mood": "calm", "text": f"note {i}"} for i in range(1, 4))
-    job = await create(
-        admin,
-        {
-            "name": unique("api"),
-            "source": {
-                "kind": "http",
-                "url": url,
-                "headers": {"X-Token": "t0ken"},
-                "records_path": "data.items",
-                "cursor_param": "since",
-                "cursor_field": "id",
-            },
-            "schedule": EVERY_MINUTE,
-        },
-    )
-    assert job["source"]["headers"] == {"X-Token": "***"}
-    lake = Lake(lake_settings)
+LOCAL_HOSTS = "127.0.0.1,localhost"
 
-    assert (await run_pull(job["id"], lake_settings, lake)).rows == 3
-    assert (await run_pull(job["id"], lake_settings, lake)).state == "empty"
-    items.append({"id": 4, "mood": "low", "text": "note 4"})
-    assert (await run_pull(job["id"], lake_settings, lake)).rows == 1
-    assert sorted(r["id"] for r in (await records(lake_settings, job["name"]))) == [1, 2, 3, 4]
+
+def private_ok(settings: IngestSettings, hosts: str = LOCAL_HOSTS) -> IngestSettings:
+    """Settings that let HTTP jobs call our local test server (loopback: private)."""
+    return settings.model_copy(
+        update={"ingest_pull_allowed_hosts": hosts, "ingest_pull_allow_private_addresses": True}
+    )
+
+
+@pytest.fixture
+def api_settings(admin: Any) -> Iterator[dict[str, Any]]:
+    """The settings the API checks a new job with: pass keys to `api_settings.update()`;
+    the local test server is allowed until a test says otherwise."""
+    from services.ingest.config import get_ingest_settings
+    from services.ingest.main import app
+
+    overrides: dict[str, Any] = {
+        "ingest_pull_allowed_hosts": LOCAL_HOSTS,
+        "ingest_pull_allow_private_addresses": True,
+        "ingest_pull_timeout_s": 5.0,
+    }
+    app.dependency_overrides[get_ingest_settings] = lambda: IngestSettings(**overrides)
+    yield overrides
+    app.dependency_overrides.pop(get_ingest_settings, None)
+
+
+def http_job(url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": unique("api"),
+        "source": {
+            "kind": "http",
+            "url": url,
+            "headers": {"X-Token": "t0ken"},
+            "records_path": "data.items",
+            "cursor_param": "since",
+            "cursor_field": "id",
+        },
+        "schedule": EVERY_MINUTE,
+        **extra,
+    }
+
+
+async def stored_job_text(job_id: int) -> tuple[str, bytes, bytes]:
+    """The job's row as Postgres holds it: every column as text, and the two sealed ones."""
+    async with get_engine().connect() as conn:
+        row = (
+            await conn.execute(
+                text("SELECT j::text, secret_key, secrets FROM ingest.pull_jobs j WHERE id = :i"),
+                {"i": job_id},
+            )
+        ).one()
+    return str(row[0]), bytes(row[1]), bytes(row[2])
+
+
+async def test_http_job_lands_its_records_incrementally(
+    admin: Any, api_settings: dict[str, Any], lake_settings: IngestSettings, json_api: JsonApi
+) -> None:
+    settings = private_ok(lake_settings)
+    json_api.items.extend({"id": i, "mood": "calm", "text": f"note {i}"} for i in range(1, 4))
+    job = await create(admin, http_job(json_api.url))
+    assert job["source"]["headers"] == {"X-Token": "***"}
+    lake = Lake(settings)
+
+    # the server answers 401 without the header: the run sends the decrypted token
+    assert (await run_pull(job["id"], settings, lake)).rows == 3
+    assert (await run_pull(job["id"], settings, lake)).state == "empty"
+    json_api.items.append({"id": 4, "mood": "low", "text": "note 4"})
+    assert (await run_pull(job["id"], settings, lake)).rows == 1
+    assert sorted(r["id"] for r in (await records(settings, job["name"]))) == [1, 2, 3, 4]
+
+
+# --- where HTTP jobs may connect --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:8080/x", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://10.1.2.3/x", "private"),
+        ("http://192.168.1.20/x", "private"),
+        ("http://[::1]/x", "loopback"),
+        ("http://[fe80::1]/x", "link-local"),
+        ("http://[fd00::1]/x", "private"),
+        ("http://[::ffff:169.254.169.254]/x", "link-local"),
+        ("http://0.0.0.0/x", "unspecified"),
+        ("http://224.0.0.1/x", "multicast"),
+        ("http://localhost:8080/x", "resolves to an address that is a loopback"),
+        ("http://user:pw@api.example.com/x", "credentials"),
+    ],
+)
+async def test_http_url_to_a_forbidden_address_is_refused_at_creation(
+    admin: Any, api_settings: dict[str, Any], url: str, reason: str
+) -> None:
+    api_settings.update(ingest_pull_allowed_hosts="*", ingest_pull_allow_private_addresses=False)
+    reply = await admin.post("/v1/pull-jobs", json=http_job(url))
+    assert reply.status_code == 422, reply.text
+    assert reply.headers["content-type"].startswith("application/problem+json")
+    errors = reply.json()["errors"]
+    assert errors[0]["field"] == "source.url" and reason in errors[0]["reason"], errors
+    assert "user:pw" not in reply.text
+
+
+async def test_http_sources_are_off_until_hosts_are_allowed(
+    admin: Any, api_settings: dict[str, Any]
+) -> None:
+    api_settings.update(ingest_pull_allowed_hosts="")
+    off = await admin.post("/v1/pull-jobs", json=http_job("https://api.example.com/moods"))
+    assert off.status_code == 422
+    assert "MINDLAKE_INGEST_PULL_ALLOWED_HOSTS" in off.json()["errors"][0]["reason"]
+    api_settings.update(ingest_pull_allowed_hosts="partner.example.org")
+    other = await admin.post("/v1/pull-jobs", json=http_job("https://api.example.com/moods"))
+    assert other.status_code == 422 and "not in" in other.json()["errors"][0]["reason"]
+    # allowing private addresses never allows link-local ones (the cloud metadata service)
+    api_settings.update(ingest_pull_allowed_hosts="*", ingest_pull_allow_private_addresses=True)
+    metadata = await admin.post("/v1/pull-jobs", json=http_job("http://169.254.169.254/"))
+    assert metadata.status_code == 422 and "link-local" in metadata.text
+
+
+def test_allowlist_entries_match_hosts_and_their_subdomains() -> None:
+    policy = HostPolicy.of(
+        IngestSettings(ingest_pull_allowed_hosts=" Example.com , *.partner.io,api.x.org,[::1]")
+    )
+    assert policy.allowed == ("example.com", "partner.io", "api.x.org", "::1")
+    for host in ("example.com", "a.b.example.com", "partner.io", "eu.partner.io", "api.x.org"):
+        assert host_allowed(policy, host), host
+    for host in ("badexample.com", "example.com.evil.net", "x.org", "v2.api.x.org.evil", "::2"):
+        assert not host_allowed(policy, host), host
+    assert host_allowed(policy, "0:0::1")  # an IP literal matches by value
+
+
+def test_address_rules() -> None:
+    def refused(address: str, allow_private: bool = False) -> str | None:
+        return address_refusal(ipaddress.ip_address(address), allow_private=allow_private)
+
+    assert refused("93.184.216.34") is None and refused("2606:4700::1111") is None
+    assert "link-local" in (refused("169.254.169.254", allow_private=True) or "")
+    assert "link-local" in (refused("64:ff9b::a9fe:a9fe") or "")  # NAT64 of the metadata IP
+    assert "private" in (refused("100.64.0.1") or "")  # shared (carrier-grade NAT) space
+    assert refused("10.0.0.1", allow_private=True) is None
+    assert refused("127.0.0.1", allow_private=True) is None
+    assert "multicast" in (refused("ff02::1", allow_private=True) or "")
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused_at_fetch(
+    admin: Any, api_settings: dict[str, Any], lake_settings: IngestSettings, json_api: JsonApi
+) -> None:
+    """The rules apply again after DNS resolution at run time: a job saved while a name was
+    allowed (or resolved elsewhere) cannot reach a private address later."""
+    json_api.items.append({"id": 1, "text": "note"})
+    job = await create(admin, http_job(f"http://localhost:{json_api.port}/moods"))
+    strict = lake_settings.model_copy(update={"ingest_pull_allowed_hosts": "localhost"})
+    assert not strict.ingest_pull_allow_private_addresses  # the default
+
+    report = await run_pull(job["id"], strict, Lake(strict))
+    assert report.state == "failed"
+    assert "resolves to an address that is a loopback address" in (report.reason or "")
+    assert json_api.hits == []  # refused before any connection
+    assert "loopback" in ((await job_row(job["id"]))["last_error"] or "")
+
+    allowed = private_ok(lake_settings, "localhost")
+    assert (await run_pull(job["id"], allowed, Lake(allowed))).rows == 1
+    assert json_api.hits  # the same job runs once private addresses are allowed
+
+
+async def test_a_stored_url_to_the_metadata_address_is_refused_at_fetch(
+    admin: Any, api_settings: dict[str, Any], lake_settings: IngestSettings, json_api: JsonApi
+) -> None:
+    """A row that bypassed the creation check (written before the rules, or by hand)."""
+    job = await create(admin, http_job(json_api.url))
+    source = {**(await job_row(job["id"]))["source"], "url": "http://169.254.169.254/latest/"}
+    await sql(
+        "UPDATE ingest.pull_jobs SET source = CAST(:s AS jsonb) WHERE id = :i",
+        s=json.dumps(source),
+        i=job["id"],
+    )
+    settings = lake_settings.model_copy(
+        update={"ingest_pull_allowed_hosts": "*", "ingest_pull_allow_private_addresses": True}
+    )
+    report = await run_pull(job["id"], settings, Lake(settings))
+    assert report.state == "failed" and "link-local" in (report.reason or "")
+    assert "ConnectError" not in (report.reason or "")  # never tried to connect
+
+
+async def test_a_redirect_is_not_followed(
+    admin: Any, api_settings: dict[str, Any], lake_settings: IngestSettings, json_api: JsonApi
+) -> None:
+    job = await create(admin, http_job(f"http://127.0.0.1:{json_api.port}/redirect"))
+    settings = private_ok(lake_settings)
+    report = await run_pull(job["id"], settings, Lake(settings))
+    assert report.state == "failed" and "redirects are not followed" in (report.reason or "")
+    assert json_api.hits == ["/redirect"]  # the only request made
+
+
+# --- secrets at rest ----------------------------------------------------------------------------
+async def test_stored_row_holds_no_clear_secret_and_replies_are_redacted(
+    admin: Any, api_settings: dict[str, Any], json_api: JsonApi
+) -> None:
+    body = postgres_job("moods")
+    body["source"]["dsn"] = "postgresql://reader:s3cr3t-pw@db.internal:5432/app?password=pw2x"
+    pg = await create(admin, body)
+    api = await create(admin, http_job(json_api.url))
+    for job, secret in ((pg, "s3cr3t-pw"), (pg, "pw2x"), (api, "t0ken")):
+        row, wrapped, sealed = await stored_job_text(job["id"])
+        assert secret not in row and secret.encode().hex() not in row
+        assert secret.encode() not in sealed and secret.encode() not in wrapped
+        assert len(wrapped) > 32 and len(sealed) > len(secret)
+        assert secret not in json.dumps(job)
+    assert pg["source"]["dsn"] == "postgresql://***@db.internal:5432/app"
+    assert api["source"]["headers"] == {"X-Token": "***"}
+
+    listed = (await admin.get("/v1/pull-jobs")).text
+    one = (await admin.get(f"/v1/pull-jobs/{api['id']}")).text
+    patched = await admin.patch(
+        f"/v1/pull-jobs/{api['id']}",
+        json={"source": {**http_job(json_api.url)["source"], "headers": {"X-Token": "n3w-t0k"}}},
+    )
+    assert patched.status_code == 200, patched.text
+    for reply in (listed, one, patched.text):
+        assert "t0ken" not in reply and "n3w-t0k" not in reply and "s3cr3t" not in reply
+    row, _, sealed = await stored_job_text(api["id"])
+    assert "n3w-t0k" not in row and b"n3w-t0k" not in sealed
+
+
+async def test_secrets_sealed_under_another_master_key_fail_the_run_cleanly(
+    admin: Any, api_settings: dict[str, Any], lake_settings: IngestSettings, json_api: JsonApi
+) -> None:
+    job = await create(admin, http_job(json_api.url))
+    other = private_ok(lake_settings).model_copy(
+        update={"master_key": SecretStr(base64.b64encode(b"k" * 32).decode())}
+    )
+    report = await run_pull(job["id"], other, Lake(other))
+    assert report.state == "failed" and "cannot be decrypted" in (report.reason or "")
+    assert json_api.hits == []
+
+
+async def test_the_migration_seals_clear_secrets_of_existing_jobs(
+    lake_settings: IngestSettings, json_api: JsonApi
+) -> None:
+    """A job stored by the old code (secrets in clear in `source`) is sealed by ingest_0009's
+    data step and then runs with the same runtime code as a new one."""
+    settings = private_ok(lake_settings)
+    json_api.items.extend({"id": i} for i in (1, 2))
+    source = {**http_job(json_api.url)["source"], "params": {}}
+    async with get_engine().begin() as conn:
+        job_id = await conn.scalar(
+            text(
+                "INSERT INTO ingest.pull_jobs (name, kind, source, schedule, landing, status,"
+                " max_errors) VALUES (:n, 'http', CAST(:s AS jsonb), '{\"interval_s\": 60}',"
+                " '{\"subject_field\": null, \"keep_fields\": []}', 'active', 3) RETURNING id"
+            ),
+            {"n": unique("legacy"), "s": json.dumps(source)},
+        )
+        migration = load_migration("2026_11_24-pull_job_secrets.py")
+        provider = make_provider(settings)
+        sealed = await conn.run_sync(lambda sync: migration.seal_rows(sync, provider))
+    assert sealed >= 1
+    row, _, _ = await stored_job_text(int(job_id))
+    assert "t0ken" not in row
+    assert (await job_row(int(job_id)))["source"]["headers"] == {"X-Token": "***"}
+    assert (await run_pull(int(job_id), settings, Lake(settings))).rows == 2  # 401 without it
+
+
+def load_migration(file_name: str) -> Any:
+    path = Path(__file__).parents[2] / "services/ingest/migrations/versions" / file_name
+    spec = importlib.util.spec_from_file_location("pull_job_secrets_migration", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("source", "field"),
+    [
+        ({"url": "http://127.0.0.1/\x00x"}, "source.http.url"),
+        ({"params": {"q": "a\x00"}}, "source.http.params"),
+        ({"headers": {"X-Token": "a\r\nX-Evil: 1"}}, "source.http.headers"),
+        ({"headers": {"Bad Name": "v"}}, "source.http.headers"),
+        ({"records_path": "a\x00"}, "source.http.records_path"),
+        ({"url": "http://127.0.0.1:99999/x"}, "source.http.url"),
+    ],
+)
+async def test_bad_http_source_is_422_not_500(
+    admin: Any, api_settings: dict[str, Any], source: dict[str, Any], field: str
+) -> None:
+    body = http_job("http://127.0.0.1:1/moods")
+    body["source"].update(source)
+    reply = await admin.post("/v1/pull-jobs", json=body)
+    assert reply.status_code == 422, reply.text
+    assert any(e["field"].startswith(field) for e in reply.json()["errors"]), reply.text
+
+
+async def test_ids_beyond_bigint_are_422(admin: Any) -> None:
+    for method, path in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/run")):
+        reply = await admin.request(method, f"/v1/pull-jobs/{2**63}{path}", json={})
+        assert reply.status_code == 422, (method, reply.text)
 
 
 # --- schedule -------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     String,
     text,
 )
@@ -27,7 +28,11 @@ class PullJob(Base):
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
-    source: Mapped[dict[str, Any]] = mapped_column(JSONB)  # holds secrets: never returned as is
+    source: Mapped[dict[str, Any]] = mapped_column(JSONB)  # redacted: DSN masked, header names
+    # The job's data key wrapped by the master key, and the source's secrets sealed with it
+    # (services/ingest/pull/credentials.py); None when the source has no secret.
+    secret_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    secrets: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     schedule: Mapped[dict[str, Any]] = mapped_column(JSONB)
     landing: Mapped[dict[str, Any]] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16))  # active | paused | failed

@@ -18,7 +18,7 @@ import pyarrow as pa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.crypto import get_data_keys
+from libs.common.crypto import get_data_keys, make_provider
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from libs.common.lake_crypto import subjects_in
@@ -27,6 +27,8 @@ from services.ingest import metrics, quality
 from services.ingest import repository as ingest_repository
 from services.ingest.config import IngestSettings
 from services.ingest.pull import repository
+from services.ingest.pull.addresses import HostPolicy
+from services.ingest.pull.credentials import SecretsUnreadable, revealed_source
 from services.ingest.pull.fetched import Fetched, SourceFailed
 from services.ingest.pull.source_files import fetch_files
 from services.ingest.pull.source_http import fetch_http
@@ -192,13 +194,20 @@ async def _fetch(
     settings: IngestSettings,
     lake: Lake,
 ) -> Fetched:
-    source = job["source"]
+    try:
+        source = revealed_source(job, provider=make_provider(settings))
+    except SecretsUnreadable:
+        raise SourceFailed(
+            "the job's secrets cannot be decrypted (sealed under another master key?)"
+        ) from None
     limit = settings.ingest_pull_max_rows_per_run
     timeout = settings.ingest_pull_timeout_s
     if job["kind"] == "postgres":
         return await fetch_postgres(source, cursor, max_rows=limit, timeout_s=timeout)
     if job["kind"] == "http":
-        return await fetch_http(source, cursor, max_rows=limit, timeout_s=timeout)
+        return await fetch_http(
+            source, cursor, max_rows=limit, timeout_s=timeout, policy=HostPolicy.of(settings)
+        )
     async with engine.connect() as conn:
         taken = await repository.taken_files(conn, job["id"])
     return fetch_files(

@@ -1,6 +1,6 @@
 """Pull job configuration and replies: one pydantic model per source kind, a discriminated
 union on `kind`. Names that reach SQL are validated as identifiers (and quoted when used);
-secrets (DSNs, HTTP headers) are stored but only ever shown masked.
+secrets (DSNs, HTTP headers) are stored encrypted (credentials.py) and only ever shown masked.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from pydantic import (
     model_validator,
 )
 
+from libs.common.validation import NUL, PgText
 from services.ingest.pull.schedule import valid_cron
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 JOB_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")  # an RFC 9110 token
 MASK = "***"
 
 
@@ -41,8 +43,22 @@ def _job_name(value: str) -> str:
     return value
 
 
+def _header_name(value: str) -> str:
+    if not HEADER_NAME.fullmatch(value):
+        raise ValueError("header names are 1-100 letters, digits and !#$%&'*+-.^_`|~")
+    return value
+
+
+def _header_value(value: SecretStr) -> SecretStr:
+    if any(c in value.get_secret_value() for c in ("\r", "\n", NUL)):
+        raise ValueError("header values must not contain CR, LF or NUL")
+    return value
+
+
 Identifier = Annotated[str, AfterValidator(_identifier)]
 JobName = Annotated[str, AfterValidator(_job_name)]
+HeaderName = Annotated[str, AfterValidator(_header_name)]
+HeaderValue = Annotated[SecretStr, AfterValidator(_header_value)]
 
 
 class _Strict(BaseModel):
@@ -62,9 +78,14 @@ class PostgresSource(_Strict):
     @field_validator("dsn")
     @classmethod
     def _dsn(cls, value: SecretStr) -> SecretStr:
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        dsn = value.get_secret_value()
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or NUL in dsn:
             raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+        except ValueError:
+            raise ValueError("the port must be a number from 0 to 65535") from None
         return value
 
 
@@ -74,14 +95,14 @@ class FileDropSource(_Strict):
     kind: Literal["file_drop"]
     location: Literal["lake", "local"] = "lake"
     path: str = Field(min_length=1, max_length=512, description="lake prefix or local folder")
-    pattern: str = Field("*", min_length=1, max_length=200, description="glob on the file name")
+    pattern: PgText = Field("*", min_length=1, max_length=200, description="glob on the file name")
     format: Literal["auto", "jsonl", "json", "csv"] = "auto"
 
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
         if ".." in value.split("/") or "\x00" in value:
-            raise ValueError("must not contain '..' segments")
+            raise ValueError("must not contain '..' segments or a NUL character")
         return value
 
 
@@ -89,12 +110,20 @@ class HttpSource(_Strict):
     """GET a JSON API; records sit at `records_path` (dotted) in the reply."""
 
     kind: Literal["http"]
-    url: str = Field(max_length=2000)
-    params: dict[str, str] = Field(default_factory=dict)
-    headers: dict[str, SecretStr] = Field(default_factory=dict, description="stored, shown masked")
-    records_path: str = Field("", max_length=200, description="e.g. 'data.items'; '' = the reply")
-    cursor_param: str | None = Field(None, max_length=100, description="query parameter")
-    cursor_field: str | None = Field(None, max_length=100, description="record field")
+    url: PgText = Field(
+        max_length=2000, description="its host must be in MINDLAKE_INGEST_PULL_ALLOWED_HOSTS"
+    )
+    params: dict[PgText, PgText] = Field(
+        default_factory=dict, description="stored and shown as given: secrets go in headers"
+    )
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict, description="stored encrypted, shown masked"
+    )
+    records_path: PgText = Field(
+        "", max_length=200, description="e.g. 'data.items'; '' = the reply"
+    )
+    cursor_param: PgText | None = Field(None, max_length=100, description="query parameter")
+    cursor_field: PgText | None = Field(None, max_length=100, description="record field")
 
     @field_validator("url")
     @classmethod
@@ -102,6 +131,10 @@ class HttpSource(_Strict):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http:// or https:// URL")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number in 0..65535
+        except ValueError:
+            raise ValueError("the port must be a number from 0 to 65535") from None
         return value
 
     @model_validator(mode="after")
@@ -130,10 +163,10 @@ class Schedule(_Strict):
 class Landing(_Strict):
     """How records are protected on landing."""
 
-    subject_field: str | None = Field(
+    subject_field: PgText | None = Field(
         None, max_length=100, description="top-level field holding a user id: keyed-hashed"
     )
-    keep_fields: list[str] = Field(
+    keep_fields: list[PgText] = Field(
         default_factory=list, description="top-level string fields kept as they are (ids, codes)"
     )
 
@@ -185,22 +218,29 @@ class PullRunOut(BaseModel):
     finished_at: datetime | None
 
 
-def stored_source(source: PostgresSource | FileDropSource | HttpSource) -> dict[str, Any]:
-    """The source as stored: secrets in clear (the database is the secret store here)."""
+def stored_source(
+    source: PostgresSource | FileDropSource | HttpSource,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The source as stored in clear (redacted: what replies show), and its secrets (stored
+    sealed, see credentials.py)."""
     data = source.model_dump(mode="python")
+    secrets: dict[str, Any] = {}
     if isinstance(source, PostgresSource):
-        data["dsn"] = source.dsn.get_secret_value()
-    if isinstance(source, HttpSource):
-        data["headers"] = {k: v.get_secret_value() for k, v in source.headers.items()}
-    return data
+        secrets["dsn"] = source.dsn.get_secret_value()
+    if isinstance(source, HttpSource) and source.headers:
+        secrets["headers"] = {k: v.get_secret_value() for k, v in source.headers.items()}
+    if "headers" in data:
+        data["headers"] = dict.fromkeys(data["headers"], MASK)
+    if "dsn" in data:
+        data["dsn"] = mask_dsn(secrets["dsn"])
+    return data, secrets
 
 
 def mask_dsn(dsn: str) -> str:
     """postgresql://user:secret@host:5432/db?sslmode=x -> postgresql://***@host:5432/db."""
     parts = urlsplit(dsn)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{MASK}@{host}{port}{parts.path}"
+    host = parts.netloc.rpartition("@")[2]  # host and port as written ([::1]:5432)
+    return f"{parts.scheme}://{MASK}@{host}{parts.path}"
 
 
 def masked_source(stored: dict[str, Any]) -> dict[str, Any]:
