@@ -2,9 +2,14 @@
 
 Other ingest paths (POST /v1/logs, CSV upload, the Segment API, pulls) call `record` with one
 `DeadLetterIn` per rejected entry, after validation and before replying. The payload is
-stored as received and scrubbed of PII shortly after by the `ingest.scrub_dead_letters` task
-(NER costs milliseconds a text and a model in memory: not on the request path). Until then
-listings withhold it.
+stored as received (a NUL, which Postgres text cannot hold, shown as U+2400) and scrubbed of
+PII shortly after by the `ingest.scrub_dead_letters` task (NER costs milliseconds a text and a
+model in memory: not on the request path). Until then listings withhold it.
+
+An erased user's late entries are refused here as at flush: a rejected entry whose user (any
+id its payload names, as services/ingest/models.DEAD_LETTER_USER reads it) has a consent
+tombstone is counted and dropped, not stored. `try_record` is for callers that have already
+committed something (accepted entries): a failure to store is logged and counted, not raised.
 """
 
 from __future__ import annotations
@@ -20,11 +25,15 @@ import anyio
 import orjson
 import structlog
 from pydantic_core.core_schema import ErrorType
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts import Queue, TaskName
 from libs.common.db import get_engine
+from libs.common.settings import get_settings
+from libs.common.subjects import subject_key
+from libs.common.validation import without_nul
 from services.ingest import deadletter_queries as queries
-from services.ingest import metrics
+from services.ingest import metrics, repository
 from services.ingest.schemas import SERVICES
 
 log = structlog.get_logger(__name__)
@@ -88,33 +97,102 @@ def known_service(payload: dict[str, Any] | str) -> str | None:
     return None
 
 
+TOO_DEEP_NOTE = "<entry nested too deeply to store>"
+
+
+def payload_json(payload: Any) -> str:
+    """The payload as JSON text Postgres accepts: NUL shown as ␀, nesting within bounds."""
+    try:
+        # default=str: a caller's parsed values (Decimal, …) must not lose the dead letter
+        data = orjson.dumps(without_nul(payload), default=str, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, RecursionError):  # past what JSON (or jsonb) nests
+        return orjson.dumps(TOO_DEEP_NOTE).decode()
+    return data.decode()
+
+
 def to_row(item: DeadLetterIn) -> queries.DeadLetterInsert:
     kind = item.error_kind if _KIND_RE.match(item.error_kind or "") else INVALID
     return queries.DeadLetterInsert(
-        source=item.source[:32],
+        source=without_nul(item.source[:32]),
         service=known_service(item.payload),
-        reason=item.reason[:1000],
-        field=(item.field or "")[:200] or None,
+        reason=without_nul(item.reason[:1000]),
+        field=without_nul((item.field or "")[:200]) or None,
         error_kind=kind,
-        # default=str: a caller's parsed values (Decimal, …) must not lose the dead letter
-        payload=orjson.dumps(item.payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode(),
+        payload=payload_json(item.payload),
         key_id=item.key_id,
     )
 
 
-async def record(rejections: Sequence[DeadLetterIn]) -> None:
-    """Store rejected entries durably (one INSERT, committed on return) and ask for a scrub.
+def _id_text(value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # as `payload ->> 'user_id'` reads a number
+    return None
+
+
+def user_ids(payload: dict[str, Any] | str) -> list[str]:
+    """Every user a payload names: its user_id, Segment's userId, `anon:<anonymousId>`.
+
+    A raw text (a CSV line that did not parse) names none we could read."""
+    if not isinstance(payload, dict):
+        return []
+    ids = [_id_text(payload.get("user_id")), _id_text(payload.get("userId"))]
+    for name in ("anonymousId", "anonymous_id"):
+        anonymous = _id_text(payload.get(name))
+        ids.append(f"anon:{anonymous}" if anonymous else None)
+    return [i for i in dict.fromkeys(ids) if i is not None]
+
+
+async def _not_erased(conn: AsyncConnection, items: Sequence[DeadLetterIn]) -> list[DeadLetterIn]:
+    """`items` without those about an erased user (one query, none when no item names one)."""
+    settings = get_settings()
+    subjects = [[subject_key(u, settings) for u in user_ids(i.payload)] for i in items]
+    wanted = sorted({s for per_item in subjects for s in per_item})
+    if not wanted:
+        return list(items)
+    gone = await repository.tombstoned(conn, wanted)
+    if not gone:
+        return list(items)
+    kept = []
+    for item, keys in zip(items, subjects, strict=True):
+        if gone.isdisjoint(keys):
+            kept.append(item)
+        else:
+            metrics.DEAD_LETTERS_REFUSED_ERASED.labels(source_label(item.source)).inc()
+    return kept
+
+
+async def record(rejections: Sequence[DeadLetterIn]) -> int:
+    """Store rejected entries durably (one INSERT, committed on return) and ask for a scrub;
+    returns how many were stored (those of erased users are not).
 
     Nothing to do (no query, no task) when `rejections` is empty.
     """
     if not rejections:
-        return
-    rows = [to_row(r) for r in rejections]
+        return 0
     async with get_engine().begin() as conn:
-        await queries.insert_dead_letters(conn, rows)
-    for item in rejections:
+        kept = await _not_erased(conn, rejections)
+        await queries.insert_dead_letters(conn, [to_row(r) for r in kept])
+    for item in kept:
         metrics.DEAD_LETTERS.labels(source_label(item.source), kind_label(item.error_kind)).inc()
-    scrub_trigger.fire()
+    if kept:
+        scrub_trigger.fire()
+    return len(kept)
+
+
+async def try_record(rejections: Sequence[DeadLetterIn]) -> bool:
+    """`record`, for a caller that must reply whatever happens here (its accepted entries are
+    committed): a failure is logged (its type only: a message can quote the data) and counted
+    in mindlake_ingest_dead_letter_failures_total. False when the entries were not stored."""
+    try:
+        await record(rejections)
+    except Exception as exc:
+        log.error("dead_letters_not_stored", error_type=type(exc).__name__, entries=len(rejections))
+        for item in rejections:
+            metrics.DEAD_LETTER_FAILURES.labels(source_label(item.source)).inc()
+        return False
+    return True
 
 
 class ScrubTrigger:

@@ -1,17 +1,23 @@
-"""Admin routes of the dead-letter store: list, inspect, replay, discard."""
+"""Admin routes of the dead-letter store: list, inspect, replay, discard.
+
+Every value reaches Postgres within what it can hold: a path id that cannot be a row's (past
+bigint, or below 1) is a 404; an out-of-range body or query value, a cursor that is not one
+we issued, a NUL in a filter, a 422 naming the field.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.db import get_engine
 from libs.common.errors import NotFound, ServiceError
+from libs.common.validation import PG_BIGINT_MAX, PgBigInt, PgText
 from services.ingest import deadletter_queries as queries
 from services.ingest import metrics
 from services.ingest.config import get_ingest_settings
@@ -20,6 +26,32 @@ from services.ingest.deadletter_replay import ReplayReport, replay
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 AdminPrincipal = Annotated[Principal, require_scope(Scope.ADMIN)]
 Status = Literal["open", "replayed", "discarded"]
+# Filters as long as the columns they match (services/ingest/models.DeadLetter).
+SourceFilter = Annotated[PgText, Field(max_length=32)]
+ReasonFilter = Annotated[
+    PgText, Field(max_length=1000, description="An error kind, or a part of the reason")
+]
+ServiceFilter = Annotated[PgText, Field(max_length=64)]
+
+
+def _cursor_value(value: str) -> str:
+    if not (value.isascii() and value.isdigit()) or int(value) > PG_BIGINT_MAX:
+        raise ValueError("not a cursor: pass `next_cursor` of the previous page")
+    return value
+
+
+Cursor = Annotated[str, Field(max_length=19), AfterValidator(_cursor_value)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The instant in UTC (a time without an offset is taken as UTC); Postgres compares it."""
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00: before year 1 in UTC
+        raise ValueError("the time is out of range once in UTC") from None
+
+
+Time = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class Conflict(ServiceError):
@@ -50,15 +82,15 @@ class DeadLetterPage(BaseModel):
 
 
 class ReplayFilter(BaseModel):
-    source: str | None = None
-    reason: str | None = Field(None, description="An error kind, or a part of the reason")
-    service: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    source: SourceFilter | None = None
+    reason: ReasonFilter | None = None
+    service: ServiceFilter | None = None
+    since: Time | None = None
+    until: Time | None = None
 
 
 class ReplayRequest(BaseModel):
-    ids: list[int] | None = Field(None, min_length=1, max_length=1000)
+    ids: list[PgBigInt] | None = Field(None, min_length=1, max_length=1000)
     filter: ReplayFilter | None = Field(None, description="Replays open dead letters only")
     limit: int = Field(1000, ge=1, le=1000, description="With `filter`: at most this many")
 
@@ -104,11 +136,14 @@ def _out(row: queries.DeadLetter) -> DeadLetterOut:
 
 
 def _cursor(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise ServiceError("bad cursor", errors=[{"field": "cursor", "reason": "not a cursor"}])
-    return int(value)
+    return None if value is None else int(value)  # checked by `Cursor`
+
+
+def _existing(dead_letter_id: int) -> int:
+    """A path id no row can have (ids are positive bigints) is simply not found."""
+    if not 0 < dead_letter_id <= PG_BIGINT_MAX:
+        raise NotFound(f"no dead letter {dead_letter_id}")
+    return dead_letter_id
 
 
 async def _refresh_open_gauge() -> None:
@@ -117,14 +152,14 @@ async def _refresh_open_gauge() -> None:
 
 
 class ListQuery(BaseModel):
-    source: str | None = None
-    reason: str | None = Field(None, description="An error kind, or a part of the reason")
-    service: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    source: SourceFilter | None = None
+    reason: ReasonFilter | None = None
+    service: ServiceFilter | None = None
+    since: Time | None = None
+    until: Time | None = None
     status: Status | None = None
     limit: int = Field(50, ge=1, le=500)
-    cursor: str | None = Field(None, description="`next_cursor` of the previous page")
+    cursor: Cursor | None = Field(None, description="`next_cursor` of the previous page")
 
 
 async def _audit_shown(request: Request, principal: Principal, items: list[DeadLetterOut]) -> None:
@@ -166,7 +201,7 @@ async def get_dead_letter(
     principal: AdminPrincipal, dead_letter_id: int, request: Request
 ) -> DeadLetterOut:
     async with get_engine().connect() as conn:
-        row = await queries.get(conn, dead_letter_id)
+        row = await queries.get(conn, _existing(dead_letter_id))
     if row is None:
         raise NotFound(f"no dead letter {dead_letter_id}")
     out = _out(row)
@@ -207,7 +242,7 @@ async def replay_dead_letters(
 @router.post("/{dead_letter_id}/discard", summary="Mark an open dead letter discarded")
 async def discard_dead_letter(_: AdminPrincipal, dead_letter_id: int) -> DeadLetterOut:
     async with get_engine().begin() as conn:
-        status = await queries.discard(conn, dead_letter_id)
+        status = await queries.discard(conn, _existing(dead_letter_id))
         if status is None:
             raise NotFound(f"no dead letter {dead_letter_id}")
         if status == "replayed":

@@ -1,7 +1,9 @@
 """Accepting log entries: validate each, derive ids, write the batch to the outbox.
 
 The rows are committed (group commit, services/ingest/writer.py) before `accept` returns,
-so the caller's 2xx always means durable.
+so the caller's 2xx always means durable. Once they are, the reply reports them whatever
+fails next: the rejected entries' dead letters (deadletter.try_record), metrics and quality
+tallies are best effort from there on, logged and counted when they fail.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import structlog
 from pydantic import ValidationError
 
 from libs.common.auth import Principal
@@ -21,6 +24,9 @@ from services.ingest.config import IngestSettings
 from services.ingest.schemas import ENTRY_ADAPTER, SERVICES, EntryBase, IngestReply, Rejection
 
 UNKNOWN_SERVICE = "unknown"
+SHOWN_TAG_CHARS = 64  # of an unknown `service` value, in its rejection reason
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -80,9 +86,11 @@ def dead_letters(
     for r in checked.rejections:
         item = entries[r.index] if r.index < len(entries) else None
         if checked.kinds.get(r.index) == deadletter.TOO_DEEP:
-            payload: Any = "<entry nested too deeply to store>"
-        else:
-            payload = item if isinstance(item, dict | str) else orjson.dumps(item).decode()
+            payload: Any = deadletter.TOO_DEEP_NOTE
+        elif isinstance(item, dict | str):
+            payload = item
+        else:  # a list, number, ...: kept as its JSON text
+            payload = deadletter.payload_json(item)
         out.append(
             deadletter.DeadLetterIn(
                 source=source,
@@ -100,10 +108,14 @@ def _rejection(index: int, exc: ValidationError) -> Rejection:
     err = exc.errors(include_url=False, include_input=False)[0]
     loc = ".".join(str(p) for p in err["loc"])
     if err["type"] == "union_tag_invalid":
+        tag = str(err["ctx"]["tag"])
+        if len(tag) > SHOWN_TAG_CHARS:
+            tag = tag[:SHOWN_TAG_CHARS] + "…"
+        # repr: a NUL or other control character shows escaped, never raw
         return Rejection(
             index=index,
             field="service",
-            reason=f"unknown service {err['ctx']['tag']!r}; known: {', '.join(SERVICES)}",
+            reason=f"unknown service {tag!r}; known: {', '.join(SERVICES)}",
         )
     if err["type"] == "union_tag_not_found":
         return Rejection(index=index, field="service", reason="Field required")
@@ -197,19 +209,23 @@ async def accept(
     source: str = "logs",
 ) -> IngestReply:
     """Validate, then write to the outbox through `insert`, which returns once the rows are
-    committed. Raises when nothing could be accepted."""
+    committed. Raises when nothing could be accepted; after the commit, never."""
     checked = check_entries(entries, principal, settings, batch=batch)
     if not checked.rows and not checked.in_request_duplicates:
-        metrics.count_rejections(entries, checked.rejections)
-        quality.observe_logs(entries, checked.rejections, {}, {}, {})
-        await deadletter.record(dead_letters(entries, checked, principal, source))
+        _best_effort("metrics", metrics.count_rejections, entries, checked.rejections)
+        _best_effort("quality", quality.observe_logs, entries, checked.rejections, {}, {}, {})
+        kept = await deadletter.try_record(dead_letters(entries, checked, principal, source))
         raise Unprocessable(
-            "no entry was accepted",
+            "no entry was accepted"
+            if kept
+            else "no entry was accepted, and the rejected entries could not be kept in the "
+            "dead-letter store: fix them (see errors) before sending them again",
             errors=[r.model_dump() for r in checked.rejections],
         )
     new_ids = await insert(checked.rows)
+    # Committed: from here on the reply reports what was, whatever fails.
     if checked.rejections:  # rare: the happy path does no dead-letter work
-        await deadletter.record(dead_letters(entries, checked, principal, source))
+        await deadletter.try_record(dead_letters(entries, checked, principal, source))
 
     event_ids: list[str | None] = [None] * len(entries)
     accepted_by_service: dict[str, int] = {}
@@ -223,11 +239,17 @@ async def accept(
         service = str(entries[index].get("service"))
         duplicate_by_service[service] = duplicate_by_service.get(service, 0) + 1
 
-    metrics.count_outcomes(accepted_by_service, duplicate_by_service)
+    _best_effort("metrics", metrics.count_outcomes, accepted_by_service, duplicate_by_service)
     if checked.rejections:
-        metrics.count_rejections(entries, checked.rejections)
-    quality.observe_logs(
-        entries, checked.rejections, accepted_by_service, duplicate_by_service, checked.fields
+        _best_effort("metrics", metrics.count_rejections, entries, checked.rejections)
+    _best_effort(
+        "quality",
+        quality.observe_logs,
+        entries,
+        checked.rejections,
+        accepted_by_service,
+        duplicate_by_service,
+        checked.fields,
     )
     return IngestReply.model_construct(  # every field is built here: no need to re-validate
         accepted=sum(accepted_by_service.values()),
@@ -236,3 +258,11 @@ async def accept(
         errors=checked.rejections,
         event_ids=event_ids,
     )
+
+
+def _best_effort(step: str, observe: Callable[..., None], *args: Any) -> None:
+    """Tallies must not change a reply: a failure is logged (its type only) and skipped."""
+    try:
+        observe(*args)
+    except Exception as exc:
+        log.error("ingest_observe_failed", step=step, error_type=type(exc).__name__)
