@@ -93,6 +93,61 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return "".join(parts)
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; `errors` names each field at fault and why.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+            },
+        },
+    },
+}
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+_FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare in an OpenAPI document what the handlers below do: every 4xx is problem+json.
+
+    Each operation gets a `4XX` problem response; a 4xx it declares without a body gets the
+    problem body; FastAPI's own 422 (an `HTTPValidationError` JSON no route sends) is
+    replaced. Idempotent, so an app that edits its schema afterwards may call it again.
+    """
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    problem_body = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path_item in schema.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code, response in responses.items():
+                if not str(code).startswith("4"):
+                    continue
+                content = response.get("content") or {}
+                ref = content.get("application/json", {}).get("schema", {}).get("$ref")
+                if not content or ref == _FASTAPI_422:
+                    response["content"] = dict(problem_body)
+                    if ref == _FASTAPI_422:
+                        response["description"] = "The request does not match the schema"
+            refused = {"description": "Refused; the problem says why", "content": problem_body}
+            responses.setdefault("4XX", dict(refused, content=dict(problem_body)))
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's, once unused
+        if f'"#/components/schemas/{name}"' not in orjson.dumps(schema).decode():
+            components.pop(name, None)
+    return schema
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_service_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
@@ -116,3 +171,13 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,176 @@
+"""Schemathesis against each service's OpenAPI, in process (ASGI, no server): no input may get
+a 5xx, and every answer must match the schema the service publishes.
+
+Not collected on its own (no `test_` prefix): tests/test_openapi_fuzz.py runs it in a child
+pytest with a database, a Redis db and a lake of its own, because what it sends (retention
+policies, consent changes, pull jobs, exports) would otherwise change what other tests of the
+session find. Run it directly to read schemathesis' own report, e.g. longer:
+
+    MINDLAKE_FUZZ_EXAMPLES=200 .venv/bin/pytest tests/openapi_fuzz.py -p no:cacheprovider
+
+Each operation gets schemathesis' examples, coverage (boundary values, wrong types, huge
+integers, missing fields) and fuzzing phases, positive and negative, with strings that may
+hold NUL and any non-ASCII text. Generation is derandomized and the seed fixed, so a run
+is reproducible and a failure is not flaky; no example database is written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from libs.common.auth import Scope, create_key
+from libs.common.db import get_engine, session_maker
+
+# Run directly, the lake is a temporary folder rather than the checkout's var/lake.
+os.environ.setdefault("MINDLAKE_LAKE_ROOT", f"file://{tempfile.mkdtemp(prefix='mindlake-fuzz-')}")
+EXAMPLES = int(os.environ.get("MINDLAKE_FUZZ_EXAMPLES", "20"))
+SEED = int(os.environ.get("MINDLAKE_FUZZ_SEED", "20261123"))
+
+# No 5xx, and each answer as documented: a status the operation declares (every 4xx is a
+# problem+json, libs/common/errors.document_problems), its content type, headers and body.
+# Not enabled: negative_data_rejection and positive_data_acceptance, which judge whether the
+# service should have accepted an input by the schema alone (extras are kept, ids are looked
+# up: a 2xx for "unknown" fields and a 404 for a valid id are correct here).
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+
+
+def _config(key: str) -> SchemathesisConfig:
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "suppress-health-check": ["all"],  # slow, filtered and large inputs are the point
+            "headers": {"Authorization": f"Bearer {key}"},
+            "generation": {
+                "mode": "all",
+                "max-examples": EXAMPLES,
+                "deterministic": True,
+                "allow-x00": True,
+                "codec": "utf-8",
+                "database": "none",
+            },
+            # one operation at a time; the stateful phase (links between operations) is not
+            # run by the pytest integration
+            "phases": {"stateful": {"enabled": False}},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+async def keys(database: str, redis_url: str) -> dict[str, str]:
+    """An admin key (every scope) and an ingest:write key, then the engine's pool emptied:
+    the apps run on schemathesis' own event loop thread, and a pooled asyncpg connection
+    belongs to the loop that opened it."""
+    made: dict[str, str] = {}
+    async with session_maker()() as session:
+        for name, scopes in (("admin", [Scope.ADMIN]), ("writer", [Scope.INGEST_WRITE])):
+            _, made[name] = await create_key(
+                session, name=f"fuzz-{name}-{uuid.uuid4().hex[:6]}", scopes=scopes, services=["*"]
+            )
+        await session.commit()
+    await get_engine().dispose()
+    return made
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _lifespans() -> Iterator[None]:
+    """Schemathesis enters each app's lifespan on its first request; leave them at the end."""
+    yield
+    asgi.shutdown_lifespans()
+
+
+def _schema(module: str, key: str) -> Any:
+    app = __import__(module, fromlist=["app"]).app
+    return schemathesis.openapi.from_asgi("/openapi.json", app, config=_config(key))
+
+
+@pytest.fixture(scope="module")
+def ingest_admin(keys: dict[str, str]) -> Any:
+    return _schema("services.ingest.main", keys["admin"])
+
+
+@pytest.fixture(scope="module")
+def ingest_writer(keys: dict[str, str]) -> Any:
+    return _schema("services.ingest.main", keys["writer"])
+
+
+@pytest.fixture(scope="module")
+def consent(keys: dict[str, str]) -> Any:
+    return _schema("services.consent.main", keys["admin"])
+
+
+@pytest.fixture(scope="module")
+def compliance(keys: dict[str, str]) -> Any:
+    return _schema("services.compliance.main", keys["admin"])
+
+
+@pytest.fixture(scope="module")
+def export(keys: dict[str, str]) -> Any:
+    return _schema("services.export.main", keys["admin"])
+
+
+def _fuzz(schema: Any) -> None:
+    """Every operation through the examples, coverage and fuzzing phases; all failures are
+    collected, then reported together (operation, check, curl to reproduce)."""
+    from schemathesis.core.result import Ok
+    from schemathesis.pytest.lazy import get_all_tests
+
+    def call(case: Any) -> None:
+        case.call_and_validate(checks=CHECKS)
+
+    failures: list[str] = []
+    tests = get_all_tests(schema=schema, test_func=call, settings=None, given_kwargs=None)
+    for result in tests:
+        assert isinstance(result, Ok), result
+        operation, test = result.ok()
+        try:
+            test()
+        except Exception as exc:  # a FailureGroup, or an error the call raised
+            failures.append(f"== {operation.label}\n{exc}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_ingest(ingest_admin: Any) -> None:
+    _fuzz(ingest_admin)
+
+
+def test_ingest_writer(ingest_writer: Any) -> None:
+    """What a producer's key reaches: the log, Segment and CSV routes (the rest answer 403)."""
+    _fuzz(
+        ingest_writer.include(
+            path_regex=r"^/v1/(logs|batch|track|identify|page|screen|group|alias)$|^/internal/data/"
+        )
+    )
+
+
+def test_consent(consent: Any) -> None:
+    _fuzz(consent)
+
+
+def test_compliance(compliance: Any) -> None:
+    _fuzz(compliance)
+
+
+def test_export(export: Any) -> None:
+    _fuzz(export)
