@@ -90,6 +90,19 @@ class EntryBuffer:
         if overflow > 0:
             self._warn_dropped(overflow)
 
+    def requeue(self, items: list[bytes]) -> None:
+        """Entries to send again after everything buffered now (not counted as logged)."""
+        dropped = 0
+        with self._lock:
+            for item in items:
+                if len(self._items) >= self.max_entries:
+                    self._items.popleft()
+                    dropped += 1
+                self._items.append(item)
+            self.dropped += dropped
+        if dropped:
+            self._warn_dropped(dropped)
+
     def _warn_dropped(self, count: int) -> None:
         now = time.monotonic()
         if now - self._last_warning >= WARN_EVERY_S:

@@ -46,6 +46,9 @@ class ClientConfig:
     backoff_max_s: float = 30.0
     max_inline_wait_s: float = 10.0  # a longer wait (e.g. Retry-After: 120) spills instead
     retry_after_max_s: float = 600.0  # a Retry-After past this is capped
+    # HTTP 500 replies in a row before a batch is split to find the entry that makes the API
+    # fail; a lone entry failing this often while others are accepted is rejected (poison.py)
+    poison_after: int = 3
 
     # "auto": a folder under the system temp dir (default_spill_dir); None: no disk spill
     spill_dir: Path | str | None = "auto"
@@ -68,6 +71,8 @@ class ClientConfig:
             raise ConfigError("max_batch_bytes must hold at least one maximal entry")
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
+        if self.poison_after < 2:
+            raise ConfigError("poison_after must be at least 2")
         if self.spill_dir is not None and self.spill_max_bytes < 8 * self.max_entry_bytes:
             raise ConfigError("spill_max_bytes must hold at least 8 maximal entries")
 
@@ -132,6 +137,7 @@ _ENV_FIELDS: dict[str, Callable[[str], object]] = {
     "backoff_base_s": float,
     "backoff_max_s": float,
     "max_inline_wait_s": float,
+    "poison_after": int,
     "spill_max_mb": float,
     "spill_retry_max_s": float,
     "shutdown_timeout_s": float,

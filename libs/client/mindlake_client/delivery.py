@@ -7,6 +7,8 @@
 | 413 | the batch is split in halves and each half sent; a single entry goes to on_rejected |
 | 408, 429, 5xx, network error, timeout | not acknowledged: retried (Retry-After honoured) |
 | other 4xx (400, 401, 403, 415) | not retried: all go to on_rejected, a warning is logged |
+
+A batch that keeps getting 500 is split to find the entry that fails: poison.py.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Result:
     remaining: list[bytes]
     retry_after: float | None = None
     error: str | None = None
+    status: int | None = None  # the HTTP status of a failed reply (None: no reply)
 
 
 class Sender:
@@ -100,7 +103,7 @@ class Sender:
             retry_after = parse_retry_after(
                 response.headers.get("retry-after"), self.config.retry_after_max_s
             )
-            return Result(entries, retry_after, f"HTTP {status} from the API")
+            return Result(entries, retry_after, f"HTTP {status} from the API", status)
         detail = _detail(_json(response))
         log.warning(
             "mindlake_client: the API refused a batch of %d entries with HTTP %d (%s); "
@@ -120,7 +123,9 @@ class Sender:
         half = len(entries) // 2
         first = await self.post(entries[:half])
         if first.remaining:
-            return Result(first.remaining + entries[half:], first.retry_after, first.error)
+            return Result(
+                first.remaining + entries[half:], first.retry_after, first.error, first.status
+            )
         return await self.post(entries[half:])
 
     def _on_accepted(self, entries: list[bytes], reply: dict[str, Any]) -> None:
@@ -146,7 +151,7 @@ class Sender:
                 continue
             listed.add(index)
             rejections.append(
-                _rejection(
+                rejection(
                     entries[index],
                     str(error.get("field", "entry")),
                     str(error.get("reason", "")),
@@ -156,14 +161,14 @@ class Sender:
         if status != 202:
             detail = f"HTTP {status}: {_detail(reply)}"
             rejections += [
-                _rejection(raw, "entry", detail, status)
+                rejection(raw, "entry", detail, status)
                 for index, raw in enumerate(entries)
                 if index not in listed
             ]
         self._report(rejections)
 
     def _reject_all(self, entries: list[bytes], status: int, reason: str) -> None:
-        self._report([_rejection(raw, "request", reason, status) for raw in entries])
+        self._report([rejection(raw, "request", reason, status) for raw in entries])
 
     def _report(self, rejections: list[Rejection]) -> None:
         if rejections:
@@ -171,7 +176,7 @@ class Sender:
             self.report(rejections)
 
 
-def _rejection(raw: bytes, field: str, reason: str, status: int) -> Rejection:
+def rejection(raw: bytes, field: str, reason: str, status: int) -> Rejection:
     event_id, service = entry_meta(raw)
     return Rejection(event_id, service, field, reason, status, raw)
 

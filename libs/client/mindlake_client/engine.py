@@ -13,6 +13,8 @@ in a background thread. Its states:
   `spill_retry_max_s`) one request probes the API with the oldest spilled entries; when it
   works the spill is resent oldest first, interleaved with fresh entries, and each segment
   is deleted once acknowledged.
+- poison: a batch answered HTTP 500 `poison_after` times in a row is split until the entries
+  that fail are alone; one proven to make the API fail goes to on_rejected (poison.py).
 
 Without a spill folder the entries wait in memory while the API is down, and the oldest are
 dropped (counted, warned) past `max_buffered`.
@@ -31,8 +33,9 @@ import httpx
 
 from mindlake_client.buffer import EntryBuffer
 from mindlake_client.config import ClientConfig
-from mindlake_client.delivery import Offload, Sender
+from mindlake_client.delivery import Offload, Result, Sender
 from mindlake_client.encoding import split_batches
+from mindlake_client.poison import PoisonGuard
 from mindlake_client.retry import equal_jitter, full_jitter
 from mindlake_client.spill import Claim, SpillStore
 from mindlake_client.status import Counters, HealthStatus, Rejection
@@ -56,6 +59,7 @@ class Engine:
         self.on_rejected = on_rejected
         self.transport = transport
         self.counters = Counters()
+        self._poison = PoisonGuard(config, self.counters, self._report)
         spill_path = config.spill_path
         self.spill = SpillStore(spill_path, config.spill_max_bytes) if spill_path else None
         self.last_error: str | None = None
@@ -281,13 +285,15 @@ class Engine:
         probe = self._down_streak > 0  # the API was down: one try, then back to waiting
         attempt = 0
         while True:
-            result = await self._sender.post(batch)
+            result = await self._post(batch)
             if not result.remaining:
                 self._mark_up()
                 return []
             batch = result.remaining
             attempt += 1
             self.last_error = result.error
+            if self._poison.due:
+                return await self._isolate(batch)
             if result.retry_after is not None:
                 wait = result.retry_after
             else:
@@ -299,6 +305,27 @@ class Engine:
             if not await self._pause(wait):  # shutting down: the rest goes to the spill
                 self._mark_down(result.retry_after)
                 return batch
+
+    async def _post(self, batch: list[bytes]) -> Result:
+        assert self._sender is not None
+        result = await self._sender.post(batch)
+        self._poison.observe(batch, result)
+        return result
+
+    async def _isolate(self, batch: list[bytes]) -> list[bytes]:
+        """The batch keeps failing with HTTP 500: find the entries that make it fail."""
+        isolated = await self._poison.isolate(batch, self._post, self._pause)
+        if isolated.deferred:  # unproven: after the newer entries (spill or buffer's end)
+            self.counters.deferred += len(isolated.deferred)
+            if self._can_spill():
+                await self._spill(isolated.deferred)
+            else:
+                self.buffer.requeue(isolated.deferred)
+        if isolated.remaining or isolated.deferred:
+            self._mark_down(None)  # nothing proved the API takes entries: pause, then others
+            return isolated.remaining
+        self._mark_up()
+        return []
 
     async def _pause(self, seconds: float) -> bool:
         """Wait before a retry, spilling the buffer if it grows large meanwhile. False when

@@ -19,9 +19,12 @@ class Counters:
     duplicate: int = 0  # the API already had them (a resend): also durable
     rejected: int = 0  # refused by the API, reported to on_rejected, not retried
     retries: int = 0  # batches posted again after a transient failure
-    split: int = 0  # batches halved after a 413
+    split: int = 0  # batches halved: after a 413, or to isolate an entry the API fails on
     spilled: int = 0  # written to the disk spill
     resent: int = 0  # acknowledged from the disk spill
+    poisoned: int = 0  # of `rejected`: entries the API failed on (HTTP 500) alone, repeatedly,
+    # while it accepted others; reported to on_rejected with status 500, not retried
+    deferred: int = 0  # entries that failed alone unproven, sent again after newer ones
     dropped: int = 0  # lost on purpose: memory buffer full or spill folder full (warned)
     requests: int = 0
     failed_requests: int = 0  # network errors, timeouts, 408/429/5xx
@@ -33,7 +36,8 @@ class Rejection:
 
     `status` is the HTTP status of the reply that refused it: 202 (one bad entry in an
     accepted batch), 422 (no entry of the batch was valid), 413 (one entry over the size
-    limit), or another 4xx (401/403: the key; the whole batch is refused).
+    limit), another 4xx (401/403: the key; the whole batch is refused), or 500 (a poison
+    entry: the API failed on it alone, again and again, while it accepted other entries).
     """
 
     event_id: str | None
