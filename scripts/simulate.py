@@ -455,7 +455,7 @@ class _Day:
             {"service": "mood-service", "score": 11, "mood": "great"},
             {"service": "telemetry-service", "metric": "cpu", "value": 0.93},
             {"service": "journal-service", "title": "no text"},
-            {"service": "payment-service", "action": "charge", "amount": "9.99", "currency": "dollars"},
+            {"service": "payment-service", "action": "charge", "amount": "9.99", "currency": "US$"},
             {
                 "service": "chat-service",
                 "conversation_id": "c1",
