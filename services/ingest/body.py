@@ -13,9 +13,11 @@ from libs.common.errors import PayloadTooLarge, ServiceError, UnsupportedMediaTy
 
 async def read_limited(request: Request, limit: int) -> bytes:
     """The raw body, refusing to buffer more than `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {int(declared):,} bytes; the limit is {limit:,} bytes")
+    declared = request.headers.get("content-length", "")
+    # ASCII digits only ("²".isdigit() is true and int("²") raises), and never a long int()
+    if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
+        shown = f"{int(declared):,} bytes" if len(declared) <= 18 else "over 10^18 bytes"
+        raise PayloadTooLarge(f"the body is {shown}; the limit is {limit:,} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -492,3 +492,14 @@ async def test_rejections_naming_no_user_skip_the_tombstone_query(
     assert reply.status_code == 202, reply.text
     assert not [s for s in statements if "tombstones" in s]
     assert len(await stored()) == 1
+
+
+async def test_a_content_length_of_non_ascii_digits_is_not_a_500(dl_client: Any) -> None:
+    body = orjson.dumps(factories.mood())
+    for declared, status in (("²", 202), ("٣", 202), ("1" * 5000, 413), (str(2**64), 413)):
+        reply = await dl_client.post(
+            "/v1/logs",
+            content=body,
+            headers={"Content-Type": "application/json", "Content-Length": declared.encode()},
+        )
+        assert reply.status_code == status, (declared, reply.text)
