@@ -72,4 +72,6 @@ def signed_query(settings: CommonSettings, request_id: str, ttl_s: int) -> str:
 def link_valid(settings: CommonSettings, request_id: str, expires: int, signature: str) -> bool:
     if expires < time.time():
         return False
-    return hmac.compare_digest(_signature(settings, request_id, expires), signature)
+    # As bytes: compare_digest refuses a str holding non-ASCII (a TypeError, not a mismatch).
+    expected = _signature(settings, request_id, expires).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))

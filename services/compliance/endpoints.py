@@ -12,6 +12,7 @@ from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_reque
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.db import get_engine
 from libs.common.errors import ServiceError
+from libs.common.validation import PgText
 from services.compliance import repository, service
 from services.compliance.config import get_compliance_settings
 from services.compliance.schemas import AuditEntryOut, AuditPage, ChainOut, VerifyOut
@@ -25,7 +26,8 @@ ASSET = "compliance.audit_log"
 def _cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    # ASCII digits only: str.isdigit() also takes superscripts and other scripts digits.
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
         raise ServiceError(
             "the cursor is malformed",
             errors=[{"field": "cursor", "reason": "use the next_cursor of a previous page"}],
@@ -46,8 +48,8 @@ async def list_entries(
     request: Request,
     principal: AuditReader,
     purpose: Annotated[AuditPurpose, Query(description="Why you read: decides what is redacted")],
-    subject: Annotated[str | None, Query(max_length=200)] = None,
-    actor: Annotated[str | None, Query(max_length=64)] = None,
+    subject: Annotated[PgText | None, Query(max_length=200)] = None,
+    actor: Annotated[PgText | None, Query(max_length=64)] = None,
     entry_purpose: Annotated[
         AuditPurpose | None, Query(description="Only entries recorded with this purpose")
     ] = None,

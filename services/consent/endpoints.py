@@ -6,6 +6,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AfterValidator
 
 from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
@@ -13,6 +14,7 @@ from libs.common.consent import checker
 from libs.common.contracts import ConsentPurpose
 from libs.common.db import session_maker
 from libs.common.errors import PayloadTooLarge
+from libs.common.validation import PgBigInt
 from services.consent import events, service
 from services.consent.config import get_consent_settings
 from services.consent.models import LedgerEntry
@@ -25,6 +27,7 @@ from services.consent.schemas import (
     ConsentState,
     HistoryPage,
     RevokeAll,
+    opaque,
 )
 from services.consent.worker import celery_app
 
@@ -33,7 +36,9 @@ router = APIRouter(prefix="/v1/consent", tags=["consent"])
 Reader = Annotated[Principal, require_scope(Scope.AUDIT_READ)]
 Admin = Annotated[Principal, require_scope(Scope.ADMIN)]
 UserIdPath = Annotated[
-    str, Path(pattern=USER_ID_PATTERN, description="The user id, as sent to ingest")
+    str,
+    Path(pattern=USER_ID_PATTERN, description="The user id, as sent to ingest (opaque)"),
+    AfterValidator(opaque),
 ]
 
 
@@ -113,7 +118,7 @@ async def history(
     request: Request,
     user_id: UserIdPath,
     principal: Reader,
-    after_id: Annotated[int, Query(ge=0, description="Continue after this entry id")] = 0,
+    after_id: Annotated[PgBigInt, Query(description="Continue after this entry id")] = 0,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> HistoryPage:
     cap = get_consent_settings().consent_history_max_rows

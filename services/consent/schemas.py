@@ -5,13 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from libs.common.contracts import ConsentPurpose
+from libs.common.validation import PgText, opaque_user_id_error
+from services.consent.config import get_consent_settings
 
 # The ingest service's user id pattern: the same ids name the same users everywhere.
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+
+
+def opaque(user_id: str) -> str:
+    """Refuse an e-mail address or phone number as a user id, as ingest does (unless
+    MINDLAKE_ALLOW_CONTACT_USER_IDS): consent keeps user ids in clear."""
+    if get_consent_settings().allow_contact_user_ids:
+        return user_id
+    reason = opaque_user_id_error(user_id)
+    if reason is not None:
+        raise PydanticCustomError("contact_user_id", reason)
+    return user_id
+
+
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN), AfterValidator(opaque)]
 
 # GDPR art. 6 bases (health data also needs an art. 9 condition: explicit consent).
 LawfulBasis = Literal[
@@ -24,7 +40,8 @@ LawfulBasis = Literal[
     "legitimate_interests",
 ]
 Source = Literal["app", "admin", "import"]
-PolicyVersion = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# The version of the privacy policy the user saw when they chose (e.g. "2026-11" or "v3").
+PolicyVersion = Annotated[PgText, StringConstraints(min_length=1, max_length=64)]
 
 
 class ConsentChange(BaseModel):
