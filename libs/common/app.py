@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.common.errors import install_error_handlers
+from libs.common.logging import REQUEST_ID
 from libs.common.metrics import mount_metrics
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -59,19 +60,20 @@ class AccessLog:
             await send(message)
 
         started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            finally:
-                route = route_template(scope)
-                if status >= 400 or route not in QUIET_ROUTES:
-                    log.info(
-                        "request",
-                        method=scope["method"],
-                        route=route,
-                        status=status,
-                        duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    )
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = route_template(scope)
+            if status >= 400 or route not in QUIET_ROUTES:
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    route=route,
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+            REQUEST_ID.reset(token)
 
 
 def service_app(name: str, lifespan: Lifespan) -> FastAPI:

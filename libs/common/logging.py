@@ -12,6 +12,7 @@ import logging
 import sys
 import traceback
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
@@ -21,6 +22,19 @@ import structlog
 # logs every request it sends: pull sources, webhooks).
 URL_LOGGERS = ("uvicorn.access", "httpx", "httpcore")
 MAX_FRAMES = 12
+# The current request's id (set by libs.common.app's access log); one ContextVar is cheaper
+# than structlog's bound_contextvars, which copies the whole context on every bind and reset.
+REQUEST_ID: ContextVar[str | None] = ContextVar("mindlake_request_id", default=None)
+
+
+def add_request_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the current request's id on every line logged while it runs."""
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
 
 
 def frames(tb: TracebackType | None) -> list[str]:
@@ -80,6 +94,7 @@ def configure_logging(level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             exception_summary,
