@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from mindlake_client import DataLakeLogger
+from mindlake_client.engine import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -129,7 +130,26 @@ class FlakyApi:
         return JSONResponse(reply, status_code=202)
 
 
-def test_retry_after_on_503_is_honoured(tmp_path: Path) -> None:
+def spy(monkeypatch: pytest.MonkeyPatch, name: str, note: Callable[..., Any]) -> None:
+    """Note each call of an Engine method (and what `note` reads), then run the real one."""
+    real = getattr(Engine, name)
+
+    async def pause(self: Engine, seconds: float) -> bool:
+        note(self, seconds)
+        return bool(await real(self, seconds))
+
+    def mark_down(self: Engine, retry_after: float | None) -> None:
+        real(self, retry_after)
+        note(self, retry_after)
+
+    monkeypatch.setattr(Engine, name, pause if name == "_pause" else mark_down)
+
+
+def test_retry_after_on_503_is_honoured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait before the retry is exactly Retry-After (the schedule, not a stopwatch):
+    without it the backoff here is a random wait of at most 0.05 s."""
+    waits: list[float] = []
+    spy(monkeypatch, "_pause", lambda _, seconds: waits.append(seconds))
     api = FlakyApi([(503, {"Retry-After": "1"})])
     with ThreadedServer(api.app) as server:
         settings = {**FAST_RETRIES, "max_attempts": 3}
@@ -137,15 +157,17 @@ def test_retry_after_on_503_is_honoured(tmp_path: Path) -> None:
             logger.log_batch([factories.mood() for _ in range(5)])
             logger.flush(timeout_s=10)
             counters = logger.counters
-    assert len(api.arrivals) == 2
-    gap = api.arrivals[1] - api.arrivals[0]
-    assert 0.95 <= gap < 2.0  # without Retry-After the backoff here is at most 0.05 s
+    assert len(api.arrivals) == 2 and waits == [1.0]
     assert api.entries == 5 and counters.retries == 1 and counters.spilled == 0
 
 
-def test_a_long_retry_after_on_429_spills_and_resends_after_it(tmp_path: Path) -> None:
+def test_a_long_retry_after_on_429_spills_and_resends_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A wait longer than max_inline_wait_s is not spent holding the batch: it goes to disk
     and the next attempt comes once Retry-After has passed."""
+    down_until: list[float] = []  # the end of each pause the engine set itself
+    spy(monkeypatch, "_mark_down", lambda engine, _: down_until.append(engine._down_until))
     api = FlakyApi([(429, {"Retry-After": "1"})])
     with ThreadedServer(api.app) as server:
         settings = {**FAST_RETRIES, "max_inline_wait_s": 0.2}
@@ -159,7 +181,9 @@ def test_a_long_retry_after_on_429_spills_and_resends_after_it(tmp_path: Path) -
                 time.sleep(0.02)
             counters = logger.counters
     assert api.entries == 5 and counters.resent == 5 and spilled_lines(tmp_path) == 0
-    assert api.arrivals[1] - api.arrivals[0] >= 0.95
+    assert len(down_until) == 1 and len(api.arrivals) == 2
+    # the pause was Retry-After long, and the resend did not come before its end
+    assert down_until[0] - api.arrivals[0] >= 1.0 and api.arrivals[1] >= down_until[0]
 
 
 def test_server_errors_are_retried_with_backoff(tmp_path: Path) -> None:
