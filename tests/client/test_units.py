@@ -166,6 +166,9 @@ def test_from_env(tmp_path: Path) -> None:
         ClientConfig.from_env({"MINDLAKE_URL": "https://lake.example"})
     with pytest.raises(ConfigError, match="MINDLAKE_BUFFER_SIZE"):
         ClientConfig.from_env({**env, "MINDLAKE_BUFFER_SIZE": "lots"})
+    assert ClientConfig.from_env({**env, "MINDLAKE_POISON_AFTER": "5"}).poison_after == 5
+    with pytest.raises(ConfigError, match="poison_after"):
+        ClientConfig.from_env({**env, "MINDLAKE_POISON_AFTER": "1"})
 
 
 def test_retry_after_and_backoff() -> None:
@@ -177,3 +180,68 @@ def test_retry_after_and_backoff() -> None:
     assert 25 <= (parse_retry_after(later, cap_s=600) or 0) <= 30
     waits = [full_jitter(attempt, 0.5, 30.0) for attempt in range(1, 12) for _ in range(20)]
     assert all(0 <= w <= 30.0 for w in waits) and max(waits) > 10
+
+
+def poison_guard(rejected: list[Any]) -> Any:
+    from mindlake_client.poison import PoisonGuard
+    from mindlake_client.status import Counters
+
+    config = ClientConfig(url="http://x", api_key="k", backoff_base_s=0.0, backoff_max_s=0.0)
+    return PoisonGuard(config, Counters(), rejected.extend)
+
+
+async def no_pause(_: float) -> bool:
+    return True
+
+
+async def test_isolation_rejects_only_an_entry_failing_while_others_are_accepted() -> None:
+    from mindlake_client.delivery import Result
+
+    rejected: list[Any] = []
+    guard = poison_guard(rejected)
+    batch = [entry(i) for i in range(8)]
+    sent: list[list[bytes]] = []
+
+    async def post(part: list[bytes]) -> Result:  # the API fails on any part holding e5
+        sent.append(part)
+        result = Result(part, status=500) if batch[5] in part else Result([])
+        guard.observe(part, result)
+        return result
+
+    isolated = await guard.isolate(batch, post, no_pause)
+    assert isolated.remaining == [] and isolated.deferred == []
+    assert [r.raw for r in rejected] == [batch[5]] and rejected[0].status == 500
+    assert guard.counters.poisoned == 1 and guard.counters.rejected == 1
+    assert sent.count([batch[5]]) == 3  # alone: the poison_after limit, no more
+    assert all(part in sent for part in ([batch[0], batch[1], batch[2], batch[3]], [batch[4]]))
+
+
+async def test_isolation_of_a_batch_failing_everywhere_rejects_nothing_and_stays_cheap() -> None:
+    from mindlake_client.delivery import Result
+
+    rejected: list[Any] = []
+    guard = poison_guard(rejected)
+    batch = [entry(i) for i in range(1000)]
+    sent: list[list[bytes]] = []
+
+    async def post(part: list[bytes]) -> Result:  # a database outage: 500 for everything
+        sent.append(part)
+        result = Result(part, status=500)
+        guard.observe(part, result)
+        return result
+
+    for _ in range(5):  # isolated again and again while the outage lasts
+        isolated = await guard.isolate(batch, post, no_pause)
+        assert isolated.remaining == batch and isolated.deferred == []
+    assert rejected == [] and guard.counters.poisoned == 0
+    assert len(sent) <= 5 * 3 * 11  # three lone entries a round, ~log2(1000) parts each
+
+    # 503 (or no answer) stops at once: never split, never poison
+    sent.clear()
+
+    async def unavailable(part: list[bytes]) -> Result:
+        sent.append(part)
+        return Result(part, status=503)
+
+    isolated = await guard.isolate(batch, unavailable, no_pause)
+    assert isolated.remaining == batch and len(sent) == 1 and rejected == []
