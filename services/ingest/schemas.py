@@ -53,9 +53,13 @@ def _id_text(value: Any) -> Any:
     return value
 
 
-def _opaque(value: str) -> str:
-    """Refuse an id that is an e-mail address or phone number: ids are kept in clear. The
-    setting is read only for such an id (the common, opaque id costs one regex test)."""
+def _user_id(value: Any) -> Any:
+    """A whole number is its text; an id that is an e-mail address or phone number is refused
+    (ids are kept in clear). One call an entry: the setting is read only for such an id."""
+    if type(value) is not str:
+        return _id_text(value)
+    if "@" not in value and not value[:1].isdigit():  # neither an address nor a number
+        return value
     reason = opaque_user_id_error(value)
     if reason is not None and not get_ingest_settings().allow_contact_user_ids:
         raise PydanticCustomError("contact_user_id", reason)
@@ -117,9 +121,7 @@ Score01 = Annotated[float, Field(ge=0.0, le=1.0)]
 Score10 = Annotated[int, Field(ge=1, le=10)]
 Tags = Annotated[list[ShortText], Field(max_length=50), BeforeValidator(_listed)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
-UserId = Annotated[
-    str, Field(pattern=ID_PATTERN), BeforeValidator(_id_text), AfterValidator(_opaque)
-]
+UserId = Annotated[str, Field(pattern=ID_PATTERN), BeforeValidator(_user_id)]
 
 
 class EntryBase(BaseModel):
@@ -128,7 +130,7 @@ class EntryBase(BaseModel):
     FREE_TEXT: ClassVar[tuple[str, ...]] = ()
     IDENTIFIERS: ClassVar[dict[str, str]] = {}
 
-    event_id: Annotated[str, Field(pattern=ID_PATTERN), BeforeValidator(_id_text)] | None = None
+    event_id: Annotated[str, Field(pattern=ID_PATTERN, coerce_numbers_to_str=True)] | None = None
     user_id: UserId
     timestamp: Timestamp
     event_type: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")] = "log"
