@@ -25,10 +25,22 @@ log = structlog.get_logger("mindlake.access")
 def route_template(scope: Scope) -> str:
     """The matched route's path template (`/v1/consent/{user_id}`), set by the router."""
     route: Any = scope.get("route")
+    if route is None:  # FastAPI's router sets "route" for its own routes only
+        route = _route_of_endpoint(scope)
     if route is None:
         return UNMATCHED
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return template if isinstance(template, str) else UNMATCHED
+
+
+def _route_of_endpoint(scope: Scope) -> Any:
+    """The plain Starlette route (ingest's POST /v1/logs) whose endpoint handled `scope`."""
+    endpoint, app = scope.get("endpoint"), scope.get("app")
+    if endpoint is None or app is None:
+        return None
+    return next(
+        (r for r in getattr(app, "routes", ()) if getattr(r, "endpoint", None) is endpoint), None
+    )
 
 
 class AccessLog:

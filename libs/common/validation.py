@@ -65,5 +65,6 @@ def opaque_user_id_error(user_id: str) -> str | None:
         return None
     return (
         f"user_id looks like {kind}: user ids are kept in clear for consent joins, so they "
-        "must be opaque (a UUID or a database id)"
+        "must be opaque (a UUID or another random id; a run of 10-11 digits reads as a phone "
+        "number)"
     )

@@ -73,7 +73,7 @@ def _opaque_alias(value: str) -> str:
         raise PydanticCustomError(
             "contact_user_id",
             f"looks like {kind}: the ids a user is known by are kept in clear, so they must "
-            "be opaque (a UUID or a database id)",
+            "be opaque (a UUID or another random id)",
         )
     return value
 

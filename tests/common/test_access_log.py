@@ -226,3 +226,18 @@ def test_exceptions_are_logged_as_their_type_and_frames_only(
     assert EMAIL not in out and "exception" not in entry
     assert record.exc_info is None and EMAIL not in record.getMessage()
     assert "[ValueError] at" in record.getMessage()
+
+
+async def test_a_plain_starlette_route_is_logged_by_its_template(
+    client: httpx.AsyncClient, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Ingest's POST /v1/logs is a Starlette Route, for which FastAPI's router sets no
+    scope["route"]: its template must still reach the access log, not `<unmatched>`."""
+    reply = await client.post("/v1/logs", json={"service": "mood-service"})
+    assert reply.status_code == 422
+    routes = [
+        line["route"]
+        for line in access_lines(capfd.readouterr().out.splitlines())
+        if line["method"] == "POST"
+    ]
+    assert routes == ["/v1/logs"]
