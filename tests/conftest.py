@@ -201,5 +201,34 @@ async def client(api_key: str, clean_outbox: None, redis_url: str) -> AsyncItera
         yield http
 
 
+@pytest.fixture
+async def refusing_dead_letter_store(database: str) -> AsyncIterator[None]:
+    """A trigger that makes every INSERT into ingest.dead_letters fail, for real."""
+    from sqlalchemy import text
+
+    from libs.common.db import get_engine
+
+    name = f"h_refuse_{uuid.uuid4().hex[:8]}"
+    async with get_engine().begin() as conn:
+        await conn.execute(
+            text(
+                f"CREATE FUNCTION public.{name}() RETURNS trigger LANGUAGE plpgsql AS"
+                " $$ BEGIN RAISE EXCEPTION 'dead letters refused by the test'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON ingest.dead_letters"
+                f" FOR EACH STATEMENT EXECUTE FUNCTION public.{name}()"
+            )
+        )
+    try:
+        yield
+    finally:
+        async with get_engine().begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER {name} ON ingest.dead_letters"))
+            await conn.execute(text(f"DROP FUNCTION public.{name}()"))
+
+
 def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, check=True, text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]

@@ -428,3 +428,17 @@ async def test_a_tenant_with_a_trailing_newline_is_a_422(client: Any) -> None:
     )
     assert reply.status_code == 422
     assert [e["field"] for e in reply.json()["errors"]] == ["tenant"]
+
+
+async def test_a_failing_dead_letter_store_never_fails_the_landed_rows(
+    csv_client: Any, lake_settings: Any, refusing_dead_letter_store: None
+) -> None:
+    t = tenant()
+    reply = await upload(csv_client, BAD_CSV.encode(), t)
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    assert report["status"] == "landed"
+    assert report["rows_landed"] == 3
+    assert report["rows_rejected"] == 9
+    assert report["dead_letters"] == 0  # refused by the store: counted, not claimed
+    assert len(landed(lake_settings, f"raw/tenants/{t}/interactions")) == 3

@@ -9,7 +9,7 @@ store that refuses to write, and an erased user's late rejected entries.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -310,31 +310,6 @@ async def test_a_replayed_nul_entry_lands_with_the_stand_in(
 
 
 # --- the reply contract: what was committed is reported, whatever fails after --------------
-
-
-@pytest.fixture
-async def refusing_dead_letter_store(dl_client: Any) -> AsyncIterator[None]:
-    """A trigger that makes every INSERT into ingest.dead_letters fail, for real."""
-    name = f"h_refuse_{uuid.uuid4().hex[:8]}"
-    async with get_engine().begin() as conn:
-        await conn.execute(
-            text(
-                f"CREATE FUNCTION public.{name}() RETURNS trigger LANGUAGE plpgsql AS"
-                " $$ BEGIN RAISE EXCEPTION 'dead letters refused by the test'; END $$"
-            )
-        )
-        await conn.execute(
-            text(
-                f"CREATE TRIGGER {name} BEFORE INSERT ON ingest.dead_letters"
-                f" FOR EACH STATEMENT EXECUTE FUNCTION public.{name}()"
-            )
-        )
-    try:
-        yield
-    finally:
-        async with get_engine().begin() as conn:
-            await conn.execute(text(f"DROP TRIGGER {name} ON ingest.dead_letters"))
-            await conn.execute(text(f"DROP FUNCTION public.{name}()"))
 
 
 FAILURES = "mindlake_ingest_dead_letter_failures_total"

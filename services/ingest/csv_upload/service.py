@@ -113,8 +113,9 @@ async def run_upload(
                 counts["inserted"] += outcome.inserted
                 counts["updated"] += outcome.updated
                 counts["rejected"] += len(outcome.rejected)
-                await deadletter.record(_dead_letters(outcome.rejected, upload, key_id))
-                counts["dead_letters"] += len(outcome.rejected)
+                # landed chunks stay landed: a dead-letter failure is counted, not fatal
+                if await deadletter.try_record(_dead_letters(outcome.rejected, upload, key_id)):
+                    counts["dead_letters"] += len(outcome.rejected)
     except pa.ArrowInvalid:
         # the file stops parsing (e.g. a quote never closed): the chunks before stay landed,
         # and landing is idempotent, so the fixed file can simply be uploaded again
