@@ -26,6 +26,7 @@ def test_no_service_answers_5xx_or_off_its_schema(tmp_path: Path) -> None:
     env.pop("MINDLAKE_DATABASE_URL", None)  # its conftest creates its own database
     env["MINDLAKE_REDIS_URL"] = f"redis://127.0.0.1:6379/{FUZZ_REDIS_DB}"
     env["MINDLAKE_LAKE_ROOT"] = f"file://{tmp_path / 'lake'}"
+    env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path / "hypothesis")  # its caches, not ./
     child = subprocess.run(
         [
             sys.executable,
