@@ -442,3 +442,23 @@ async def test_a_failing_dead_letter_store_never_fails_the_landed_rows(
     assert report["rows_rejected"] == 9
     assert report["dead_letters"] == 0  # refused by the store: counted, not claimed
     assert len(landed(lake_settings, f"raw/tenants/{t}/interactions")) == 3
+
+
+async def test_a_user_id_that_is_an_email_or_phone_is_rejected_and_never_lands(
+    csv_client: Any, lake_settings: Any
+) -> None:
+    t = tenant()
+    body = (
+        HEADER
+        + "u_1,i_1,view,2026-01-05T10:00:00Z,,\n"
+        + "leaktest123@example.org,i_2,view,2026-01-05T10:00:00Z,,\n"
+        + "555-123-4567,i_3,view,2026-01-05T10:00:00Z,,\n"
+    )
+    reply = await upload(csv_client, body.encode(), t)
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    rules = {(r["rule"], r["column"]): r["sample_rows"] for r in report["rules"]}
+    assert rules == {("opaque_id", "user_id"): [2, 3]}
+    assert "leaktest123" not in reply.text
+    rows = landed(lake_settings, f"raw/tenants/{t}/interactions")
+    assert [r["user_id"] for r in rows] == ["u_1"]

@@ -13,6 +13,7 @@ RULES = (
     "timestamp_range",
     "min_value",
     "duplicate",
+    "opaque_id",
 )
 
 

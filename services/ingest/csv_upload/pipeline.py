@@ -75,7 +75,12 @@ class Upload:
         self.data_type = data_type
         self.upload_id = upload_id
         self.chunk_rows = chunk_rows
-        self.schema = rules.schema_for(data_type, floor=floor, ceiling=ceiling)
+        self.schema = rules.schema_for(
+            data_type,
+            floor=floor,
+            ceiling=ceiling,
+            allow_contact_ids=lake.settings.allow_contact_user_ids,
+        )
         self.present = [c for c in data_type.columns if c in self.header]
         self.tally: dict[tuple[str, str], RuleTally] = {}
         self.rows_total = 0

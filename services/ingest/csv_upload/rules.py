@@ -2,7 +2,8 @@
 
 Every column is read as text, so a bad value fails its own rule instead of the whole file.
 Rules are named (the report, the quarantine's `reason` and a metric label use the names):
-`not_null`, `type`, `allowed_values`, `timestamp_range`, `min_value`, `duplicate`, plus
+`not_null`, `type`, `allowed_values`, `timestamp_range`, `min_value`, `duplicate`,
+`opaque_id` (a user id that is an e-mail address or a phone number), plus
 `malformed_row` for a line that does not split into the header's columns.
 """
 
@@ -15,6 +16,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
+from libs.common.validation import contact_kind
 from services.ingest.csv_upload.datatypes import INTERACTION_TYPES, RULES, DataType
 
 ROW_KEY = "_row_key"  # the dedup key, computed before validation
@@ -46,7 +48,16 @@ def _non_negative() -> pa.Check:
     return pa.Check(lambda s: ~(parse_numbers(s) < 0), name="min_value")
 
 
-def schema_for(data_type: DataType, *, floor: datetime, ceiling: datetime) -> pa.DataFrameSchema:
+def _opaque() -> pa.Check:
+    """User ids land in clear (libs/common/validation.py says why they must be opaque)."""
+    return pa.Check(
+        lambda s: s.isna() | s.map(lambda v: contact_kind(str(v)) is None), name="opaque_id"
+    )
+
+
+def schema_for(
+    data_type: DataType, *, floor: datetime, ceiling: datetime, allow_contact_ids: bool = False
+) -> pa.DataFrameSchema:
     columns: dict[str, pa.Column] = {}
     for name in data_type.columns:
         checks: list[pa.Check] = []
@@ -56,6 +67,8 @@ def schema_for(data_type: DataType, *, floor: datetime, ceiling: datetime) -> pa
             checks += [_parses(parse_numbers), _non_negative()]
         if name == "interaction_type":
             checks.append(pa.Check.isin(INTERACTION_TYPES))
+        if name == "user_id" and not allow_contact_ids:
+            checks.append(_opaque())
         required = name in data_type.required
         # dtype None: the text is checked by the rules, not by its pandas dtype
         columns[name] = pa.Column(None, nullable=not required, required=required, checks=checks)
