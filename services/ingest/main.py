@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from libs.common.app import service_app
 from libs.common.db import get_engine
-from libs.common.errors import ServiceUnavailable
+from libs.common.errors import ServiceUnavailable, document_problems
 from libs.common.logging import configure_logging
 from services.ingest import deadletter_queries, metrics, quality, repository
 from services.ingest.config import get_ingest_settings
@@ -109,7 +109,7 @@ def create_app() -> FastAPI:
             "basic": {"type": "http", "scheme": "basic"},  # Segment write keys (/v1/batch)
         }
         schema["paths"]["/v1/logs"] = {"post": {"tags": ["ingest"], **LOGS_OPENAPI}}
-        return schema
+        return document_problems(schema)  # again: /v1/logs is documented by hand
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
