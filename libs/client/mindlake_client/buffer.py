@@ -36,23 +36,28 @@ class EntryBuffer:
         return len(self._items)
 
     def append(self, items: list[bytes]) -> None:
-        dropped = 0
-        wake = False
         with self._lock:
-            for item in items:
-                if len(self._items) >= self.max_entries:
-                    self._items.popleft()
-                    dropped += 1
-                self._items.append(item)
-                # wake the sender once per full batch, not once per entry
-                if len(self._items) % self.notify_every == 0:
-                    wake = True
-            self.dropped += dropped
+            wake = self._push(items)
             self.appended += len(items)
-        if dropped:
-            self._warn_dropped(dropped)
         if wake:
             self.notify()
+
+    def _push(self, items: list[bytes]) -> bool:
+        """Append under the lock, the oldest dropped when full; whether a batch filled up."""
+        dropped = 0
+        wake = False
+        for item in items:
+            if len(self._items) >= self.max_entries:
+                self._items.popleft()
+                dropped += 1
+            self._items.append(item)
+            # wake the sender once per full batch, not once per entry
+            if len(self._items) % self.notify_every == 0:
+                wake = True
+        self.dropped += dropped
+        if dropped:
+            self._warn_dropped(dropped)
+        return wake
 
     def count_invalid(self, count: int) -> None:
         with self._lock:
@@ -92,16 +97,8 @@ class EntryBuffer:
 
     def requeue(self, items: list[bytes]) -> None:
         """Entries to send again after everything buffered now (not counted as logged)."""
-        dropped = 0
         with self._lock:
-            for item in items:
-                if len(self._items) >= self.max_entries:
-                    self._items.popleft()
-                    dropped += 1
-                self._items.append(item)
-            self.dropped += dropped
-        if dropped:
-            self._warn_dropped(dropped)
+            self._push(items)
 
     def _warn_dropped(self, count: int) -> None:
         now = time.monotonic()
