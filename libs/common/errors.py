@@ -47,6 +47,11 @@ class Gone(ServiceError):
     title = "Gone"
 
 
+class Conflict(ServiceError):
+    status = 409
+    title = "Conflict"
+
+
 class Unprocessable(ServiceError):
     status = 422
     title = "Unprocessable content"

@@ -39,7 +39,7 @@ from libs.common.audit import AuditAction, AuditEntry, AuditPurpose, insert_outb
 from libs.common.consent import tombstoned
 from libs.common.contracts import SubjectStore, TaskName, step_task_for
 from libs.common.crypto import DataKeys, new_key, seal
-from libs.common.errors import ServiceError
+from libs.common.errors import Conflict
 from libs.common.lake import Lake
 from libs.common.subject_rights import (
     Collected,
@@ -87,11 +87,6 @@ SUBJECT_LOCK = text(
 )
 CANCELLED_BY_ERASURE = "the user was erased (erasure {erasure_id}): there is nothing to export"
 KEY_GONE = "the request's key is gone, so it cannot go on; ask again"
-
-
-class Conflict(ServiceError):
-    status = 409
-    title = "Conflict"
 
 
 NEEDLES_PART = "needles"

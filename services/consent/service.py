@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from libs.common.contracts import ConsentPurpose
-from libs.common.errors import NotFound, ServiceError
+from libs.common.errors import Conflict, NotFound
 from libs.common.subjects import subject_key
 from services.consent import repository
 from services.consent.config import get_consent_settings
@@ -22,9 +22,8 @@ from services.consent.schemas import (
 )
 
 
-class SubjectErased(ServiceError):
-    status = 409
-    title = "Conflict"
+class SubjectErased(Conflict):
+    """The user was erased: no consent can be recorded for them again."""
 
 
 async def _refuse_erased(session: AsyncSession, user_id: str) -> None:

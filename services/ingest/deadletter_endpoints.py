@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.db import get_engine
-from libs.common.errors import NotFound, ServiceError
+from libs.common.errors import Conflict, NotFound
 from libs.common.validation import PG_BIGINT_MAX, PgBigInt, PgText
 from services.ingest import deadletter_queries as queries
 from services.ingest import metrics
@@ -52,11 +52,6 @@ def _in_utc(value: datetime) -> datetime:
 
 
 Time = Annotated[datetime, AfterValidator(_in_utc)]
-
-
-class Conflict(ServiceError):
-    status = 409
-    title = "Conflict"
 
 
 class DeadLetterOut(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.crypto import make_provider
 from libs.common.db import get_session
-from libs.common.errors import NotFound, ServiceError, Unprocessable
+from libs.common.errors import Conflict, NotFound, ServiceError, Unprocessable
 from libs.common.validation import PG_BIGINT_MAX
 from services.ingest.config import IngestSettings, get_ingest_settings
 from services.ingest.pull import repository
@@ -40,9 +40,8 @@ JobId = Annotated[int, Path(ge=1, le=PG_BIGINT_MAX, description="a pull job's id
 router = APIRouter(prefix="/v1/pull-jobs", tags=["pull jobs"])
 
 
-class NameTaken(ServiceError):
-    status = 409
-    title = "Conflict"
+class NameTaken(Conflict):
+    """A pull job of that name exists."""
 
 
 def reply(job: PullJob) -> PullJobOut:
