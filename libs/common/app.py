@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from libs.common.errors import install_error_handlers
@@ -19,7 +20,14 @@ from libs.common.metrics import mount_metrics
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 UNMATCHED = "<unmatched>"  # no route matched: the path itself is never logged
 QUIET_ROUTES = frozenset({"/health", "/metrics"})  # probes and scrapes: logged only on errors
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 log = structlog.get_logger("mindlake.access")
+# Labels from closed sets only: route templates, known methods, status codes.
+REQUESTS = Counter(
+    "mindlake_http_requests_total",
+    "HTTP requests answered, by route template, method and status",
+    ["route", "method", "status"],
+)
 
 
 def route_template(scope: Scope) -> str:
@@ -44,8 +52,9 @@ def _route_of_endpoint(scope: Scope) -> Any:
 
 
 class AccessLog:
-    """One log line per request: method, route template, status, duration and a request id
-    (also bound for every log line of the request and sent back as `X-Request-ID`).
+    """One log line (and a count in mindlake_http_requests_total) per request: method, route
+    template, status, duration and a request id (also bound for every log line of the
+    request and sent back as `X-Request-ID`).
 
     Never the path, the query string or the client's address: paths carry user ids, query
     strings carry download signatures, and an IP address is personal data. Abuse handling
@@ -77,10 +86,12 @@ class AccessLog:
             await self.app(scope, receive, send_with_id)
         finally:
             route = route_template(scope)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            REQUESTS.labels(route, method, str(status)).inc()
             if status >= 400 or route not in QUIET_ROUTES:
                 log.info(
                     "request",
-                    method=scope["method"],
+                    method=method,
                     route=route,
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
