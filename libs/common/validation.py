@@ -58,13 +58,14 @@ def contact_kind(user_id: str) -> str | None:
     return None
 
 
-def opaque_user_id_error(user_id: str) -> str | None:
-    """Why `user_id` may not be used as one (never echoing it), or None when it may."""
+def opaque_user_id_error(user_id: str, *, name: str = "user_id") -> str | None:
+    """Why `user_id` (or another id a user is known by, called `name`) may not be used as one,
+    never echoing it; None when it may."""
     kind = contact_kind(user_id)
     if kind is None:
         return None
     return (
-        f"user_id looks like {kind}: user ids are kept in clear for consent joins, so they "
+        f"{name} looks like {kind}: user ids are kept in clear for consent joins, so they "
         "must be opaque (a UUID or another random id; a run of 10-11 digits reads as a phone "
         "number)"
     )

@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from libs.common.validation import contact_kind, opaque_user_id_error
+from libs.common.validation import opaque_user_id_error
 from services.ingest.config import get_ingest_settings
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
@@ -67,14 +67,10 @@ def _user_id(value: Any) -> Any:
 
 
 def _opaque_alias(value: str) -> str:
-    """_opaque for a Segment id that identifies the user beside `userId`."""
-    kind = contact_kind(value)
-    if kind is not None and not get_ingest_settings().allow_contact_user_ids:
-        raise PydanticCustomError(
-            "contact_user_id",
-            f"looks like {kind}: the ids a user is known by are kept in clear, so they must "
-            "be opaque (a UUID or another random id)",
-        )
+    """The user-id rule for a Segment id that identifies the user beside `userId`."""
+    reason = opaque_user_id_error(value, name="this id")
+    if reason is not None and not get_ingest_settings().allow_contact_user_ids:
+        raise PydanticCustomError("contact_user_id", reason)
     return value
 
 
