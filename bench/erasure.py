@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import os
 import shutil
 import time
@@ -71,23 +72,32 @@ async def erase_one(lake: Any, user: str) -> dict[str, Any]:
     from libs.common.crypto import DataKeys
     from libs.common.db import one_shot_engine
     from libs.common.subject_rights import Phase, run_step
-    from services.compliance import subject_requests
     from services.compliance.config import ComplianceSettings
+    from services.compliance.subject_requests import dispatch as request_dispatch
+    from services.compliance.subject_requests import receipt as request_receipt
+    from services.compliance.subject_requests import service as request_service
 
     owners = {queue_for(store) for store in SubjectStore}
-    modules = [importlib.import_module(f"services.{s}.subject_stores") for s in owners]
+    modules = [  # services/<s>/subjects/stores.py (subject_stores.py until a service moves)
+        importlib.import_module(
+            f"services.{s}.subjects.stores"
+            if importlib.util.find_spec(f"services.{s}.subjects")
+            else f"services.{s}.subject_stores"
+        )
+        for s in owners
+    ]
     handlers = {store: h for m in modules for store, h in m.HANDLERS.items()}
     settings = ComplianceSettings()
     engine = one_shot_engine()
     redis = Redis.from_url(REDIS_URL)
     keys = DataKeys(settings)
-    deps = subject_requests.Deps(engine, lake, settings, keys, redis)
+    deps = request_service.Deps(engine, lake, settings, keys, redis)
     times: dict[str, float] = {}
     per_store: dict[str, float] = {}
     started = time.perf_counter()
     try:
         mark = time.perf_counter()
-        request_id, _ = await subject_requests.create(
+        request_id, _ = await request_service.create(
             engine, settings, keys, kind="erasure", user_id=user, actor="bench"
         )
         times["create"] = time.perf_counter() - mark
@@ -103,14 +113,14 @@ async def erase_one(lake: Any, user: str) -> dict[str, Any]:
                 per_store[f"{phase} {store.value}"] = time.perf_counter() - t0
             times[phase] = time.perf_counter() - mark
             mark = time.perf_counter()
-            subject_requests.clean_up(lake, await subject_requests.advance(deps, request_id))
+            request_dispatch.clean_up(lake, await request_service.advance(deps, request_id))
             times[f"advance after {phase}"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        await subject_requests.verify(deps, request_id)
+        await request_receipt.verify(deps, request_id)
         times["verify"] = time.perf_counter() - mark
-        info = await subject_requests.describe(engine, request_id)
+        info = await request_service.describe(engine, request_id)
         assert info is not None
-        found = await subject_requests.receipt(engine, request_id)
+        found = await request_receipt.receipt(engine, request_id)
     finally:
         await redis.aclose()
         await engine.dispose()

@@ -38,9 +38,9 @@ from libs.common.lake_crypto import decrypt_table, encrypt_values
 from libs.common.settings import CommonSettings
 from libs.common.subject_rights import Collected
 from libs.common.subjects import subject_key
-from services.compliance.needles import needles_from
-from services.compliance.trace_report import ScanReport
-from services.compliance.trace_scan import scan
+from services.compliance.verification.needles import needles_from
+from services.compliance.verification.report import ScanReport
+from services.compliance.verification.scan import scan
 from services.ingest.raw_table import SCHEMA, RawEventsTable
 
 BENCH_DIR = Path("var/bench")

@@ -48,8 +48,11 @@ from services.consent.schemas import USER_ID_PATTERN
 
 console = Console()
 EXTRA_TASKS = (  # the compliance and export task modules, for the consent worker to run too
-    "services.compliance.tasks",
-    "services.compliance.subject_tasks",
+    "services.compliance.audit.tasks",
+    "services.compliance.subject_requests.tasks",
+    "services.compliance.subjects.tasks",
+    "services.compliance.retention.tasks",
+    "services.compliance.report.tasks",
     "services.export.tasks",
     "services.export.analytics.tasks",
     "services.export.recsys.tasks",

@@ -11,12 +11,14 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
+import services.compliance.audit.models
+import services.compliance.retention.models  # noqa: F401
 from libs.common.audit import AuditOutboxRow  # noqa: F401  (its table in the metadata)
 from libs.common.auth import ApiKeyRow
 from libs.common.crypto import DataKeyRow  # noqa: F401
 from libs.common.db import get_engine
 from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
-from services.compliance.models import Base as ComplianceBase
+from services.compliance.db import Base as ComplianceBase
 from services.consent.models import Base as ConsentBase
 from services.export.models import Base as ExportBase
 from services.ingest.models import Base as IngestBase

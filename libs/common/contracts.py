@@ -6,9 +6,10 @@ is routed to the queue named after its service.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from celery.schedules import crontab
 from pydantic import BaseModel, Field
@@ -81,6 +82,22 @@ class SubjectStore(StrEnum):
 def step_task_for(store: str) -> str:
     """`ingest.outbox` -> `ingest.subject_step` (routed to the ingest queue)."""
     return f"{queue_for(store)}.subject_step"
+
+
+class SubjectStep(BaseModel):
+    """Payload of `<service>.subject_step`: one store's step of one erasure/portability
+    request, sent by compliance (and resent by its sweep while the step is not done)."""
+
+    request_id: uuid.UUID
+    store: str  # a SubjectStore value
+    phase: Literal["collect", "erase"]
+
+
+class SubjectRequestRef(BaseModel):
+    """Payload of `compliance.subject_advance` and `compliance.subject_verify`: the request
+    to look at again."""
+
+    request_id: uuid.UUID
 
 
 class ConsentPurpose(StrEnum):

@@ -1,4 +1,5 @@
-"""The compliance API: the audit log (/v1/audit), /health, /metrics."""
+"""The compliance API: the audit log (/v1/audit), subject rights, retention, the report,
+/health, /metrics."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from libs.common.app import service_app
 from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
-from services.compliance import repository
+from services.compliance.audit import repository
+from services.compliance.audit.endpoints import router
 from services.compliance.config import get_compliance_settings
-from services.compliance.endpoints import router
-from services.compliance.retention_endpoints import router as retention_router
-from services.compliance.subject_endpoints import router as subject_router
+from services.compliance.report.endpoints import router as report_router
+from services.compliance.retention.endpoints import router as retention_router
+from services.compliance.subject_requests.endpoints import router as subject_router
 
 
 @asynccontextmanager
@@ -31,6 +33,7 @@ def create_app() -> FastAPI:
     app.include_router(router)
     app.include_router(subject_router)
     app.include_router(retention_router)
+    app.include_router(report_router)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

@@ -9,5 +9,11 @@ settings = get_compliance_settings()
 celery_app = create_celery(
     "mindlake-compliance",
     settings,
-    imports=("services.compliance.tasks", "services.compliance.subject_tasks"),
+    imports=(
+        "services.compliance.audit.tasks",
+        "services.compliance.subject_requests.tasks",
+        "services.compliance.subjects.tasks",
+        "services.compliance.retention.tasks",
+        "services.compliance.report.tasks",
+    ),
 )

@@ -135,7 +135,7 @@ def test_consent_and_compliance_logs_carry_no_user_id_email_or_signature(
     start: object,
 ) -> None:
     from libs.common.settings import get_settings
-    from services.compliance import archive
+    from services.compliance.subject_requests import archive
 
     key = admin_key()
     auth = {"Authorization": f"Bearer {key}"}

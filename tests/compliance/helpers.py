@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from libs.common.audit import AuditAction, AuditEntry, AuditPurpose, audit
 from libs.common.db import get_engine
+from services.compliance.audit.service import chain_pending
 from services.compliance.config import get_compliance_settings
-from services.compliance.service import chain_pending
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

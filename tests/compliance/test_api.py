@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from libs.common.audit import AuditAction, AuditPurpose, audit
 from libs.common.db import get_engine
-from services.compliance.service import chain_pending
+from services.compliance.audit.service import chain_pending
 from tests.compliance.helpers import T0, emit_and_chain, entry
 
 UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"

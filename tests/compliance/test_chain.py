@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from libs.common.audit import AuditAction, AuditPurpose, audit
 from libs.common.db import get_engine
-from services.compliance.chain import GENESIS
-from services.compliance.service import chain_pending, verify_chain
+from services.compliance.audit.chain import GENESIS
+from services.compliance.audit.service import chain_pending, verify_chain
 from tests.compliance.helpers import emit_and_chain, entry
 
 

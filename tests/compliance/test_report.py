@@ -19,8 +19,8 @@ from sqlalchemy import text
 from libs.common.audit import AuditPurpose, audit
 from libs.common.db import get_engine
 from libs.common.lake import Lake
-from services.compliance import report
 from services.compliance.config import ComplianceSettings, get_compliance_settings
+from services.compliance.report import service as report
 from tests.compliance.helpers import emit_and_chain, entry
 
 DAY = date(2020, 3, 10)  # a day no other test writes to

@@ -22,8 +22,8 @@ from sqlalchemy import text
 from libs.common.db import get_engine
 from libs.common.lake import Lake
 from libs.common.subjects import subject_key
-from services.compliance import retention_repository
-from services.compliance.retention import run_retention
+from services.compliance.retention import repository as retention_repository
+from services.compliance.retention.service import run_retention
 from services.ingest.raw_table import SCHEMA, RawEventsTable
 from tests.compliance.test_worker import start_worker
 

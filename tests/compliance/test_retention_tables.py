@@ -23,7 +23,7 @@ from libs.common.lake import Lake
 from libs.common.lake_locks import release_pull_job_lock, take_pull_job_lock
 from libs.common.subjects import subject_key
 from services.compliance.config import ComplianceSettings
-from services.compliance.retention import run_retention
+from services.compliance.retention.service import run_retention
 from services.ingest.csv_upload import tables
 from services.ingest.csv_upload.repository import lock_table
 from services.ingest.pull.table import SCHEMA as PULLED

@@ -24,11 +24,15 @@ from sqlalchemy import text
 from libs.common.contracts import SubjectStore
 from libs.common.crypto import DataKeys
 from libs.common.db import get_engine
+from libs.common.errors import Conflict
 from libs.common.lake import Lake
 from libs.common.subject_rights import Phase, run_step
-from services.compliance import subject_requests
 from services.compliance.config import ComplianceSettings
-from services.compliance.subject_requests import Conflict, Deps, Dispatch, Kind, Status
+from services.compliance.subject_requests import dispatch as request_dispatch
+from services.compliance.subject_requests import receipt as request_receipt
+from services.compliance.subject_requests import service as request_service
+from services.compliance.subject_requests.dispatch import Dispatch
+from services.compliance.subject_requests.service import Deps, Kind, Status
 from tests.test_subject_stores import handlers as every_handler
 
 pytestmark = pytest.mark.integration
@@ -60,7 +64,7 @@ async def run_phase(deps: Deps, request_id: uuid.UUID, phase: str) -> list[str]:
 
 
 async def create(deps: Deps, kind: str, user: str) -> uuid.UUID:
-    request_id, _ = await subject_requests.create(
+    request_id, _ = await request_service.create(
         deps.engine, deps.settings, deps.keys, kind=kind, user_id=user, actor="test"
     )
     return request_id
@@ -80,8 +84,8 @@ async def row(deps: Deps, request_id: uuid.UUID) -> Any:
 
 
 async def advance(deps: Deps, request_id: uuid.UUID) -> Dispatch:
-    dispatch = await subject_requests.advance(deps, request_id)
-    subject_requests.clean_up(deps.lake, dispatch)  # what the task does after the commit
+    dispatch = await request_service.advance(deps, request_id)
+    request_dispatch.clean_up(deps.lake, dispatch)  # what the task does after the commit
     return dispatch
 
 
@@ -91,7 +95,7 @@ async def erase_fully(deps: Deps, user: str) -> uuid.UUID:
     assert {p for _, p in (await advance(deps, erasure)).steps} == {Phase.ERASE}
     await run_phase(deps, erasure, Phase.ERASE)
     assert (await advance(deps, erasure)).verify
-    await subject_requests.verify(deps, erasure)
+    await request_receipt.verify(deps, erasure)
     assert (await row(deps, erasure)).status == Status.DONE
     return erasure
 
@@ -122,7 +126,7 @@ async def test_an_erasure_during_an_export_closes_it_and_its_advance_returns_cle
     await run_phase(deps, erasure, Phase.ERASE)
     assert deps.lake.list(f"subject-requests/{export}/") == []
     assert (await advance(deps, erasure)).verify
-    await subject_requests.verify(deps, erasure)
+    await request_receipt.verify(deps, erasure)
     assert (await row(deps, erasure)).status == Status.DONE
 
     # An export asked for after the erasure: refused, with the reason.
@@ -147,7 +151,7 @@ async def test_an_export_with_steps_still_queued_when_the_erasure_shreds_stops_c
     assert await advance(deps, export) == Dispatch(steps=[])
     assert (await row(deps, export)).status == Status.CANCELLED
     # Nothing to resend: a cancelled request is not open.
-    due = await subject_requests.sweep(deps.engine, deps.lake, deps.settings)
+    due = await request_service.sweep(deps.engine, deps.lake, deps.settings)
     assert export not in {r for r, _ in due}
 
 
@@ -175,7 +179,7 @@ async def test_the_sweep_advances_a_request_whose_advance_was_lost(deps: Deps, k
     request_id = await create(deps, kind, user)
     await run_phase(deps, request_id, Phase.COLLECT)  # the advances these send: lost
 
-    due = [d for r, d in await subject_requests.sweep(deps.engine, deps.lake, deps.settings)
+    due = [d for r, d in await request_service.sweep(deps.engine, deps.lake, deps.settings)
            if r == request_id]  # fmt: skip
     assert due == [Dispatch(steps=[], advance=True)]
     dispatch = await advance(deps, request_id)
@@ -185,7 +189,7 @@ async def test_the_sweep_advances_a_request_whose_advance_was_lost(deps: Deps, k
     assert (await row(deps, request_id)).status == Status.ERASING
     assert {p for _, p in dispatch.steps} == {Phase.ERASE}
     await run_phase(deps, request_id, Phase.ERASE)  # and the erase phase's advance lost too
-    due = [d for r, d in await subject_requests.sweep(deps.engine, deps.lake, deps.settings)
+    due = [d for r, d in await request_service.sweep(deps.engine, deps.lake, deps.settings)
            if r == request_id]  # fmt: skip
     assert due == [Dispatch(steps=[], advance=True)]
     assert (await advance(deps, request_id)).verify
@@ -197,7 +201,7 @@ async def test_the_sweep_leaves_a_request_whose_phase_is_not_done_to_its_steps(
 ) -> None:
     request_id = await create(deps, Kind.EXPORT, f"u_{uuid.uuid4().hex[:10]}")
     await step(deps, request_id, SubjectStore.COMPLIANCE_ARCHIVES.value, Phase.COLLECT)
-    due = [d for r, d in await subject_requests.sweep(deps.engine, deps.lake, deps.settings)
+    due = [d for r, d in await request_service.sweep(deps.engine, deps.lake, deps.settings)
            if r == request_id]  # fmt: skip
     assert len(due) == 1 and not due[0].advance
     assert {s for s, _ in due[0].steps} == {s.value for s in SubjectStore} - {
@@ -218,7 +222,7 @@ class Driver:
         self.failures: list[str] = []
 
     def dispatch(self, request_id: uuid.UUID, dispatch: Dispatch) -> None:
-        subject_requests.clean_up(self.deps.lake, dispatch)
+        request_dispatch.clean_up(self.deps.lake, dispatch)
         self.work += [("step", request_id, s, p) for s, p in dispatch.steps]
         if dispatch.verify:
             self.work.append(("verify", request_id))
@@ -230,7 +234,7 @@ class Driver:
         match item:
             case ("ask", n, kind, user):
                 try:
-                    request_id, created = await subject_requests.create(
+                    request_id, created = await request_service.create(
                         deps.engine, deps.settings, deps.keys, kind=kind, user_id=user, actor="t"
                     )
                 except Conflict:
@@ -238,15 +242,15 @@ class Driver:
                     return
                 self.ids[n] = request_id
                 if created:
-                    self.dispatch(request_id, subject_requests.collect_dispatch())
+                    self.dispatch(request_id, request_dispatch.collect_dispatch())
             case ("step", request_id, store, phase):
                 await step(deps, request_id, store, phase)
                 if self.rng.random() >= self.lose:  # else the worker died before sending
                     self.work.append(("advance", request_id))
             case ("advance", request_id):
-                self.dispatch(request_id, await subject_requests.advance(deps, request_id))
+                self.dispatch(request_id, await request_service.advance(deps, request_id))
             case ("verify", request_id):
-                self.dispatch(request_id, await subject_requests.verify(deps, request_id))
+                self.dispatch(request_id, await request_receipt.verify(deps, request_id))
 
     async def worker(self) -> None:
         while self.work:
@@ -261,7 +265,7 @@ class Driver:
 
     async def sweep(self) -> int:
         mine = set(self.ids.values())
-        found = await subject_requests.sweep(self.deps.engine, self.deps.lake, self.deps.settings)
+        found = await request_service.sweep(self.deps.engine, self.deps.lake, self.deps.settings)
         due = [(r, d) for r, d in found if r in mine]
         for request_id, dispatch in due:
             self.dispatch(request_id, dispatch)

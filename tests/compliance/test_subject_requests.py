@@ -21,9 +21,11 @@ from libs.common.crypto import DataKeys
 from libs.common.db import get_engine
 from libs.common.lake import Lake
 from libs.common.subject_rights import Collected, Phase, SubjectContext, run_step
-from services.compliance import subject_requests
 from services.compliance.config import ComplianceSettings
-from services.compliance.subject_requests import Deps, Kind, Status
+from services.compliance.subject_requests import dispatch as request_dispatch
+from services.compliance.subject_requests import receipt as request_receipt
+from services.compliance.subject_requests import service as request_service
+from services.compliance.subject_requests.service import Deps, Kind, Status
 from tests.test_subject_stores import handlers as every_handler
 
 pytestmark = pytest.mark.integration
@@ -68,7 +70,7 @@ async def run_phase(
 
 
 async def describe(deps: Deps, request_id: uuid.UUID) -> dict[str, Any]:
-    info = await subject_requests.describe(deps.engine, request_id)
+    info = await request_service.describe(deps.engine, request_id)
     assert info is not None
     return info
 
@@ -80,19 +82,19 @@ async def test_a_failing_store_is_retried_traces_send_it_back_and_a_clean_scan_i
     handlers: dict[str, Any] = every_handler()
     flaky = Flaky(handlers["consent.backups"])
     handlers["consent.backups"] = flaky
-    request_id, created = await subject_requests.create(
+    request_id, created = await request_service.create(
         deps.engine, deps.settings, deps.keys, kind=Kind.ERASURE, user_id=user, actor="test"
     )
     assert created
-    again, created = await subject_requests.create(
+    again, created = await request_service.create(
         deps.engine, deps.settings, deps.keys, kind=Kind.ERASURE, user_id=user, actor="test"
     )
     assert (again, created) == (request_id, False)
 
     await run_phase(deps, handlers, request_id, Phase.COLLECT)
-    dispatch = await subject_requests.advance(deps, request_id)
+    dispatch = await request_service.advance(deps, request_id)
     assert {phase for _, phase in dispatch.steps} == {Phase.ERASE}
-    subject_requests.clean_up(deps.lake, dispatch)  # what a worker does after the commit
+    request_dispatch.clean_up(deps.lake, dispatch)  # what a worker does after the commit
     info = await describe(deps, request_id)
     assert info["status"] == Status.ERASING and info["key_destroyed_at"] is not None
     async with deps.engine.connect() as conn:
@@ -106,22 +108,22 @@ async def test_a_failing_store_is_retried_traces_send_it_back_and_a_clean_scan_i
     assert info["failed_stores"] == ["consent.backups"]
     failed = next(s for s in info["steps"] if s["status"] == "failed")
     assert "TimeoutError" in failed["error"] and user not in failed["error"]
-    assert (await subject_requests.advance(deps, request_id)).steps == []  # not done: waits
+    assert (await request_service.advance(deps, request_id)).steps == []  # not done: waits
     assert (await describe(deps, request_id))["status"] == Status.ERASING
 
     # The sweep resends the failed step once its backoff is over (0 s here); then it passes.
-    resent = await subject_requests.sweep(deps.engine, deps.lake, deps.settings)
+    resent = await request_service.sweep(deps.engine, deps.lake, deps.settings)
     mine = [d.steps for r, d in resent if r == request_id]  # other tests' requests share the DB
     assert mine == [[("consent.backups", "erase")]]
     await run_step(
         deps.engine, deps.lake, deps.settings, handlers,
         request_id=request_id, store="consent.backups", phase=Phase.ERASE,
     )  # fmt: skip
-    assert (await subject_requests.advance(deps, request_id)).verify
+    assert (await request_service.advance(deps, request_id)).verify
 
     # A copy nobody erased: the scan finds it and the request goes back to erasing.
     deps.lake.write_bytes("logs/app.log", f"login ok for {user}\n".encode())
-    await subject_requests.verify(deps, request_id)
+    await request_receipt.verify(deps, request_id)
     info = await describe(deps, request_id)
     assert info["status"] == Status.ERASING and not info["has_receipt"]
     assert "lake:logs/app.log" in info["last_error"] and user not in info["last_error"]
@@ -136,18 +138,18 @@ async def test_a_failing_store_is_retried_traces_send_it_back_and_a_clean_scan_i
             ),
             {"r": request_id},
         )
-    resent = await subject_requests.sweep(deps.engine, deps.lake, deps.settings)
+    resent = await request_service.sweep(deps.engine, deps.lake, deps.settings)
     mine = [d.steps for r, d in resent if r == request_id]
     assert len(mine) == 1 and len(mine[0]) == len(SubjectStore)
     await run_phase(deps, handlers, request_id, Phase.ERASE)
-    assert (await subject_requests.advance(deps, request_id)).verify
+    assert (await request_service.advance(deps, request_id)).verify
     # Services keep checking consent for the user: the cache this writes is no trace of them.
     assert await can_use(user, "research") is False
-    await subject_requests.verify(deps, request_id)
+    await request_receipt.verify(deps, request_id)
 
     info = await describe(deps, request_id)
     assert info["status"] == Status.DONE and info["has_receipt"]
-    found = await subject_requests.receipt(deps.engine, request_id)
+    found = await request_receipt.receipt(deps.engine, request_id)
     assert found is not None
     receipt = found[1]
     assert receipt["verification"]["clean"] is True

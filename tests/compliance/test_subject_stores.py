@@ -17,9 +17,9 @@ from libs.common.lake import Lake
 from libs.common.settings import CommonSettings, get_settings
 from libs.common.subject_rights import Phase, SubjectContext, run_step
 from libs.common.subjects import subject_key
-from services.compliance import repository
-from services.compliance.service import chain_pending, read_log, verify_chain
-from services.compliance.subject_stores import HANDLERS, Archives, AuditLog
+from services.compliance.audit import repository
+from services.compliance.audit.service import chain_pending, read_log, verify_chain
+from services.compliance.subjects.stores import HANDLERS, Archives, AuditLog
 from tests.compliance.helpers import entry
 
 
@@ -250,7 +250,7 @@ async def test_the_step_runner_erases_through_the_registry(clean_audit: None) ->
 
 
 def test_the_step_task_is_registered() -> None:
-    from services.compliance.tasks import subject_step
+    from services.compliance.subjects.tasks import subject_step
 
     assert subject_step.name == TaskName.COMPLIANCE_SUBJECT_STEP
 

@@ -29,10 +29,10 @@ from libs.common.lake import Lake
 from libs.common.lake_crypto import encrypt_values
 from libs.common.subject_rights import Collected
 from libs.common.subjects import subject_key
-from services.compliance.needles import Matcher, Needles, needles_from, split_sentences
-from services.compliance.trace_redis import message_bodies
-from services.compliance.trace_report import ScanReport, search_column
-from services.compliance.trace_scan import scan
+from services.compliance.verification.needles import Matcher, Needles, needles_from, split_sentences
+from services.compliance.verification.redis import message_bodies
+from services.compliance.verification.report import ScanReport, search_column
+from services.compliance.verification.scan import scan
 from services.ingest.raw_table import SCHEMA, RawEventsTable
 
 SECRET = "I keep dreaming about the lighthouse on Harrow Point every single night"

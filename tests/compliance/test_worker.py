@@ -16,7 +16,7 @@ from sqlalchemy import text
 from libs.common.audit import audit
 from libs.common.contracts import Queue, TaskName
 from libs.common.db import get_engine
-from services.compliance.service import verify_chain
+from services.compliance.audit.service import verify_chain
 from tests.compliance.helpers import entry
 
 pytestmark = [pytest.mark.integration]

@@ -13,9 +13,9 @@ from libs.common.auth import Principal, Scope, require_scope
 from libs.common.db import get_engine
 from libs.common.errors import ServiceError
 from libs.common.validation import PgText
-from services.compliance import repository, service
+from services.compliance.audit import repository, service
+from services.compliance.audit.schemas import AuditEntryOut, AuditPage, ChainOut, VerifyOut
 from services.compliance.config import get_compliance_settings
-from services.compliance.schemas import AuditEntryOut, AuditPage, ChainOut, VerifyOut
 
 router = APIRouter(prefix="/v1/audit", tags=["audit log"])
 AuditReader = Annotated[Principal, require_scope(Scope.AUDIT_READ)]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.compliance.needles import Matcher
-from services.compliance.trace_report import HitKey, ScanReport
+from services.compliance.verification.needles import Matcher
+from services.compliance.verification.report import HitKey, ScanReport
 
 COPY_CHUNK = 8 << 20  # Postgres rows searched per 8 MB of COPY output
 

@@ -31,14 +31,14 @@ from libs.common.lake import Lake, delta_tables
 from libs.common.lake_locks import pull_job_locked, raw_events_locked, take_tenant_table_lock
 from libs.common.metrics import Counter
 from libs.common.settings import CommonSettings
-from services.compliance import retention_repository as repository
-from services.compliance.models import RetentionPolicy
-from services.compliance.retention_lake import (
+from services.compliance.retention import repository
+from services.compliance.retention.lake import (
     Removed,
     purge_objects,
     purge_partitions,
     purge_table,
 )
+from services.compliance.retention.models import RetentionPolicy
 
 log = structlog.get_logger(__name__)
 

@@ -21,9 +21,9 @@ from libs.common.contracts import ConsentPurpose
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from libs.common.metrics import Gauge
-from services.compliance import report_repository as repository
-from services.compliance import retention_repository
 from services.compliance.config import ComplianceSettings
+from services.compliance.report import repository
+from services.compliance.retention import repository as retention_repository
 
 CONSENT_RATE = Gauge(
     "mindlake_compliance_consent_rate",

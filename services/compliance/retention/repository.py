@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.compliance.models import RetentionPolicy, RetentionRun
+from services.compliance.retention.models import RetentionPolicy, RetentionRun
 
 POLICIES = RetentionPolicy.__table__
 RUNS = RetentionRun.__table__

@@ -16,7 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from services.compliance.needles import Matcher
+from services.compliance.verification.needles import Matcher
 
 
 @dataclass(frozen=True)

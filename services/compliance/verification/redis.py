@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from services.compliance.needles import Matcher
-from services.compliance.trace_report import ScanReport, search_bytes
+from services.compliance.verification.needles import Matcher
+from services.compliance.verification.report import ScanReport, search_bytes
 
 REDIS_PAGE = 500
 

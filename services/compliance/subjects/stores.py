@@ -19,7 +19,7 @@ from libs.common.subject_rights import (
     SubjectContext,
     delete_request_files,
 )
-from services.compliance.service import chain_pending
+from services.compliance.audit.service import chain_pending
 
 # This service's tables that hold no user data (libs/common's are listed by
 # tests/test_subject_stores.py: keyed hashes, sealed ids, key ids).

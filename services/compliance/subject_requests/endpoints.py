@@ -19,9 +19,10 @@ from libs.common.db import get_engine
 from libs.common.errors import NotFound, ServiceError
 from libs.common.lake import get_lake
 from libs.common.subject_rights import open_request
-from services.compliance import archive, subject_requests
 from services.compliance.config import get_compliance_settings
-from services.compliance.subject_requests import Dispatch, Kind, Status, collect_dispatch
+from services.compliance.subject_requests import archive, dispatch, receipt, repository, service
+from services.compliance.subject_requests.dispatch import Dispatch, collect_dispatch
+from services.compliance.subject_requests.service import Kind, Status
 from services.compliance.worker import celery_app
 
 router = APIRouter(prefix="/v1", tags=["subject rights"])
@@ -35,15 +36,16 @@ UserIdPath = Annotated[
 ]
 
 
-async def _send(request_id: uuid.UUID, dispatch: Dispatch) -> None:
+async def _send(request_id: uuid.UUID, next_tasks: Dispatch) -> None:
     lake = get_lake()
+    expires_s = get_compliance_settings().celery_task_expires_s
     await anyio.to_thread.run_sync(
-        lambda: subject_requests.send(celery_app, lake, request_id, dispatch)
+        lambda: dispatch.send(celery_app, lake, request_id, next_tasks, expires_s=expires_s)
     )
 
 
 async def _create(kind: str, user_id: str, principal: Principal) -> tuple[uuid.UUID, bool]:
-    request_id, created = await subject_requests.create(
+    request_id, created = await service.create(
         get_engine(),
         get_compliance_settings(),
         get_data_keys(),
@@ -65,7 +67,7 @@ def _accepted(request_id: uuid.UUID, kind: str, created: bool, status_url: str) 
 
 
 async def _describe(request_id: uuid.UUID, kind: str) -> dict[str, Any]:
-    info = await subject_requests.describe(get_engine(), request_id)
+    info = await service.describe(get_engine(), request_id)
     if info is None or info["kind"] != kind:
         raise NotFound(f"no {kind} request {request_id}")
     return info
@@ -97,7 +99,7 @@ async def erasure_status(request_id: uuid.UUID, principal: Admin) -> dict[str, A
 
 @router.get("/erasure/{request_id}/receipt", summary="The receipt of a finished erasure")
 async def erasure_receipt(request_id: uuid.UUID, principal: Admin) -> dict[str, Any]:
-    found = await subject_requests.receipt(get_engine(), request_id)
+    found = await receipt.receipt(get_engine(), request_id)
     if found is None:
         raise NotFound(f"no erasure request {request_id}")
     status, body = found
@@ -159,7 +161,7 @@ async def download_export(
         )
     async with get_engine().connect() as conn:
         opened = await open_request(conn, request_id, get_data_keys())
-        requested_by = await conn.scalar(subject_requests.REQUESTED_BY, {"id": request_id})
+        requested_by = await conn.scalar(repository.REQUESTED_BY, {"id": request_id})
     if opened is None or opened.kind != Kind.EXPORT or opened.status != Status.DONE:
         raise NotFound(f"no downloadable export {request_id} (expired or not finished)")
     data = await anyio.to_thread.run_sync(lambda: archive.read(get_lake(), opened))

@@ -1,10 +1,8 @@
-"""Admin API of retention (/v1/retention) and the compliance report (/v1/compliance/report)."""
+"""Admin API of retention (/v1/retention)."""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
@@ -13,11 +11,10 @@ from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_reque
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.contracts import TaskName
 from libs.common.db import get_engine
-from libs.common.errors import NotFound, ServiceError
-from libs.common.lake import Lake
-from services.compliance import report, retention_repository
+from libs.common.errors import NotFound
 from services.compliance.config import get_compliance_settings
-from services.compliance.retention_schemas import (
+from services.compliance.retention import repository as retention_repository
+from services.compliance.retention.schemas import (
     PolicyList,
     PolicyOut,
     PolicyUpdate,
@@ -29,9 +26,7 @@ from services.compliance.worker import celery_app
 
 router = APIRouter(tags=["retention and reports"])
 AdminPrincipal = Annotated[Principal, require_scope(Scope.ADMIN)]
-AuditReader = Annotated[Principal, require_scope(Scope.AUDIT_READ)]
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 async def _audit(request: Request, principal: Principal, action: AuditAction, asset: str) -> None:
@@ -95,36 +90,3 @@ async def list_runs(
         runs = await retention_repository.runs(conn, limit=limit)
     await _audit(request, principal, AuditAction.Read, "compliance.retention_runs")
     return RunList(items=[RunOut.model_validate(r) for r in runs])
-
-
-@router.get("/v1/compliance/report")
-async def get_report(
-    request: Request,
-    principal: AuditReader,
-    day: Annotated[str | None, Query(description="YYYY-MM-DD (UTC); default: yesterday")] = None,
-) -> dict[str, Any]:
-    """The day's compliance report: stored by the daily job, else computed now."""
-    today = datetime.now(UTC).date()
-    when = _day(day) if day is not None else report.yesterday(today)
-    if when > today:
-        raise ServiceError(
-            "no report for a future day", errors=[{"field": "day", "reason": "in the future"}]
-        )
-    settings = get_compliance_settings()
-    body = await report.load_or_build(
-        get_engine(), Lake(settings), settings.compliance_report_prefix, when
-    )
-    prefix = settings.compliance_report_prefix
-    await _audit(request, principal, AuditAction.Read, report.report_path(prefix, when))
-    return body
-
-
-def _day(value: str) -> date:
-    try:
-        if not DAY.fullmatch(value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ServiceError(
-            "the day is malformed", errors=[{"field": "day", "reason": "use YYYY-MM-DD"}]
-        ) from None

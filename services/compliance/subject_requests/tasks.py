@@ -1,4 +1,4 @@
-"""Celery tasks that drive erasure and portability requests (subject_requests.py)."""
+"""Celery tasks that drive erasure and portability requests (service.py, receipt.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from libs.common.contracts import TaskName
 from libs.common.crypto import DataKeys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from services.compliance import subject_requests
 from services.compliance.config import get_compliance_settings
-from services.compliance.subject_requests import Deps, Dispatch
+from services.compliance.subject_requests import dispatch, receipt, service
+from services.compliance.subject_requests.dispatch import Dispatch
+from services.compliance.subject_requests.service import Deps
 
 
 def _run(work: Callable[[AsyncEngine, Lake], Awaitable[list[tuple[uuid.UUID, Dispatch]]]]) -> int:
@@ -31,8 +32,10 @@ def _run(work: Callable[[AsyncEngine, Lake], Awaitable[list[tuple[uuid.UUID, Dis
             await engine.dispose()
 
     sends = asyncio.run(go())
-    for request_id, dispatch in sends:  # after the commit, never before
-        subject_requests.send(current_app, lake, request_id, dispatch)
+    for request_id, next_tasks in sends:  # after the commit, never before
+        dispatch.send(
+            current_app, lake, request_id, next_tasks, expires_s=settings.celery_task_expires_s
+        )
     return len(sends)
 
 
@@ -46,8 +49,7 @@ def subject_advance(request_id: str) -> int:
 
     async def work(engine: AsyncEngine, lake: Lake) -> list[tuple[uuid.UUID, Dispatch]]:
         deps = Deps(engine, lake, settings, DataKeys(settings))
-        dispatch = await subject_requests.advance(deps, rid)
-        return [(rid, dispatch)]
+        return [(rid, await service.advance(deps, rid))]
 
     return _run(work)
 
@@ -64,10 +66,10 @@ def subject_verify(request_id: str) -> int:
         redis = Redis.from_url(settings.redis_url)
         try:
             deps = Deps(engine, lake, settings, DataKeys(settings), redis)
-            dispatch = await subject_requests.verify(deps, rid)
+            next_tasks = await receipt.verify(deps, rid)
         finally:
             await redis.aclose()  # type: ignore[attr-defined]
-        return [(rid, dispatch)]
+        return [(rid, next_tasks)]
 
     return _run(work)
 
@@ -80,6 +82,6 @@ def subject_sweep() -> int:
     settings = get_compliance_settings()
 
     async def work(engine: AsyncEngine, lake: Lake) -> list[tuple[uuid.UUID, Dispatch]]:
-        return await subject_requests.sweep(engine, lake, settings)
+        return await service.sweep(engine, lake, settings)
 
     return _run(work)

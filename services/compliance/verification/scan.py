@@ -5,7 +5,7 @@ column, encrypted values decrypted with their row's user's key; JSON, CSV, logs 
 else as bytes; gzip, bzip2, xz and zip opened), every table of every non-system Postgres schema
 (streamed with COPY, so a big table costs one sequential read), and every Redis key of the
 configured db (Celery/kombu messages' base64 bodies decoded). All needles are searched in one
-pass over the bytes (services/compliance/needles.py).
+pass over the bytes (services/compliance/verification/needles.py).
 
 A sentence of the user's found in a row that belongs to another subject (its `subject_key`
 differs) is shared content, such as a greeting many users send: reported apart, not a trace.
@@ -25,11 +25,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.lake import Lake
-from services.compliance.needles import Matcher, Needles
-from services.compliance.trace_lake import LakeScan
-from services.compliance.trace_postgres import scan_postgres
-from services.compliance.trace_redis import scan_redis
-from services.compliance.trace_report import ScanReport
+from services.compliance.verification.lake import LakeScan
+from services.compliance.verification.needles import Matcher, Needles
+from services.compliance.verification.postgres import scan_postgres
+from services.compliance.verification.redis import scan_redis
+from services.compliance.verification.report import ScanReport
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common.audit import AuditPurpose
 from libs.common.settings import CommonSettings, get_settings
 from libs.common.subjects import subject_key
-from services.compliance import repository
-from services.compliance.chain import GENESIS, Chained, entry_hash
-from services.compliance.redaction import ANONYMOUS, Visible, redact
+from services.compliance.audit import repository
+from services.compliance.audit.chain import GENESIS, Chained, entry_hash
+from services.compliance.audit.redaction import ANONYMOUS, Visible, redact
 
 ANONYMOUS_READERS = ANONYMOUS  # readers that see no user id
 

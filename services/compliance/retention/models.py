@@ -1,4 +1,4 @@
-"""The compliance schema: the hash-chained audit log and its head; retention policies and runs."""
+"""The retention tables of the compliance schema: retention policies and runs."""
 
 from __future__ import annotations
 
@@ -6,60 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Index, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from libs.common.db import schema_metadata
-
-SCHEMA = "compliance"
-
-
-class Base(DeclarativeBase):
-    metadata = schema_metadata(SCHEMA)
-
-
-class AuditLogRow(Base):
-    """One audit entry. `id` is gapless (assigned under the chain lock); `hash` covers the
-    entry and `prev_hash`, so altering, removing or reordering a row breaks the chain."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    entry_id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    actor: Mapped[str] = mapped_column(String(64))
-    purpose: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(32))
-    asset: Mapped[str] = mapped_column(String(500))
-    # The user whose data it was; blanked by erasure. The hash covers `subject_key` (its
-    # keyed hash) instead, so the chain survives erasure; filters use it too.
-    subject: Mapped[str | None] = mapped_column(String(200))
-    subject_key: Mapped[str | None] = mapped_column(String(64))
-    client_ip: Mapped[str | None] = mapped_column(String(64))
-    device: Mapped[str | None] = mapped_column(String(500))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-    __table_args__ = (
-        Index("ix_audit_log_subject_key_id", "subject_key", "id"),
-        Index("ix_audit_log_actor_id", "actor", "id"),
-        Index("ix_audit_log_at", "at"),
-    )
-
-
-class AuditChainHead(Base):
-    """The last chained row, kept beside the chain so that cutting off its tail is caught."""
-
-    __tablename__ = "audit_chain_head"
-
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    last_id: Mapped[int] = mapped_column(BigInteger)
-    last_hash: Mapped[str] = mapped_column(String(64))
+from services.compliance.db import Base
 
 
 class RetentionPolicy(Base):
-    """How long one kind of data is kept (services/compliance/retention.py enforces it).
+    """How long one kind of data is kept (services/compliance/retention/service.py enforces it).
 
     `target_kind` is `delta` (a Delta table at `target`, deleted by whole date partitions of
     `date_column`), `delta_tables` (every Delta table under the prefix `target`, by its own

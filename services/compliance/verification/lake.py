@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 from libs.common.crypto import PREFIX
 from libs.common.lake import Lake
 from libs.common.lake_crypto import SUBJECT_COLUMN, Decryptor
-from services.compliance.needles import Matcher
-from services.compliance.trace_report import (
+from services.compliance.verification.needles import Matcher
+from services.compliance.verification.report import (
     HitKey,
     ScanReport,
     as_text,

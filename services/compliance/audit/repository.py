@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.audit import AuditOutboxRow
-from services.compliance.models import AuditChainHead, AuditLogRow
+from services.compliance.audit.models import AuditChainHead, AuditLogRow
 
 _CHAIN_LOCK = "compliance-chain-audit"
 _HEAD_ID = 1

@@ -1,0 +1,1 @@
+"""The hash-chained audit log: chaining the outbox, reading, verifying, redacting."""

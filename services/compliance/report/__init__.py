@@ -1,0 +1,1 @@
+"""The daily compliance report."""

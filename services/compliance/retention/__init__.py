@@ -1,0 +1,1 @@
+"""Retention: policies, and the runs that delete what is past them."""

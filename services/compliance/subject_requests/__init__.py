@@ -1,0 +1,1 @@
+"""Erasure and portability requests: the state machine, its queries, dispatch, receipts."""

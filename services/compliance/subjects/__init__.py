@@ -1,0 +1,1 @@
+"""The compliance service's stores in the erasure/portability registry."""
