@@ -9,9 +9,10 @@ from celery import Celery
 from celery.signals import worker_init
 from kombu.entity import Queue as KombuQueue
 
-from libs.common.contracts import Queue, beat_schedule, queue_for
+from libs.common.contracts import Queue, queue_for
 from libs.common.logging import configure_logging
 from libs.common.metrics import serve_metrics
+from libs.common.schedules import load_beat_schedule
 from libs.common.settings import CommonSettings, get_settings
 
 
@@ -26,8 +27,6 @@ def create_celery(
     settings: CommonSettings | None = None,
     *,
     imports: tuple[str, ...] = (),
-    flush_interval_s: float = 10.0,
-    compact_cron: str = "15 3 * * *",
 ) -> Celery:
     """The app of one service's worker: `imports` names its task modules. A worker started
     from it logs JSON and serves /metrics on `metrics_port`."""
@@ -57,9 +56,7 @@ def create_celery(
         broker_connection_retry_on_startup=True,
         # A killed worker's unacked task comes back after this, not after an hour.
         broker_transport_options={"visibility_timeout": 300},
-        beat_schedule=beat_schedule(
-            settings, flush_interval_s=flush_interval_s, compact_cron=compact_cron
-        ),
+        beat_schedule=load_beat_schedule(),  # any service's app can run the one beat
         worker_hijack_root_logger=False,
         imports=imports,
     )

@@ -22,12 +22,22 @@ the erasure's verification scan to find. (v1 keys held the id; they expire by th
 for any number of ids is faster than a cache look-up per id, and always current. The other
 bulk reads, `withdrawn` (users who withdrew a purpose) and `tombstoned` (erased subjects, the
 consent service's `consent.tombstones`), are single queries on a caller's connection too.
+
+This module is the consent service's contract with the others, and the only place outside
+services/consent that names its tables (tests/test_schema_ownership.py checks it): the
+reads above, `consent_counts` for the compliance report, `TOMBSTONE_GUARD` for the data-key
+store, and one write, `record_tombstone`. That write is the erasure's: the tombstone must
+commit in the same transaction that destroys the user's data key (compliance's shred step),
+or a flush could create a new key for the user in between; a task of the consent service
+could not be atomic with it. The consent service writes tombstones itself in its own erase
+step too; `ON CONFLICT DO NOTHING` makes the two agree.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -166,6 +176,36 @@ _WITHDRAWN = text("SELECT user_id FROM consent.current WHERE purpose = :purpose 
 # consent.tombstones (`subject_key`, one row per erased user) is the same kind of contract:
 # an erased user's data is refused everywhere.
 _TOMBSTONED = text("SELECT subject_key FROM consent.tombstones WHERE subject_key = ANY(:k)")
+
+
+# For a statement that must not act for an erased subject: `... WHERE NOT EXISTS
+# (TOMBSTONE_GUARD)` with the subject's key as the column `{column}`.
+TOMBSTONE_GUARD = "SELECT 1 FROM consent.tombstones t WHERE t.subject_key = {column}"
+_RECORD_TOMBSTONE = text(
+    "INSERT INTO consent.tombstones (subject_key, request_id, erased_at)"
+    " VALUES (:s, :r, :at) ON CONFLICT (subject_key) DO NOTHING"
+)
+_CONSENT_USERS = text("SELECT count(DISTINCT user_id) FROM consent.current")
+_CONSENT_BY_PURPOSE = text(
+    "SELECT purpose, count(*) FILTER (WHERE granted) AS granted,"
+    " count(*) FILTER (WHERE NOT granted) AS withdrawn"
+    " FROM consent.current GROUP BY purpose"
+)
+
+
+async def record_tombstone(
+    conn: AsyncConnection, *, subject_key: str, request_id: str, at: datetime
+) -> None:
+    """Mark the subject erased, on the caller's transaction (see the module docstring)."""
+    await conn.execute(_RECORD_TOMBSTONE, {"s": subject_key, "r": request_id, "at": at})
+
+
+async def consent_counts(conn: AsyncConnection) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Users with any consent record; per purpose, (granted, withdrawn) users now. Aggregates
+    only: no user id leaves the query."""
+    users = int(await conn.scalar(_CONSENT_USERS) or 0)
+    rows = await conn.execute(_CONSENT_BY_PURPOSE)
+    return users, {row.purpose: (int(row.granted), int(row.withdrawn)) for row in rows}
 
 
 async def withdrawn(conn: AsyncConnection, purpose: ConsentPurpose) -> list[str]:

@@ -1,4 +1,4 @@
-"""Cross-service contracts: queue names, task names and the beat schedule, by name only.
+"""Cross-service contracts: queue names, task names and task payloads, by name only.
 
 Services never import each other; they send tasks by these names. A task `<service>.<verb>`
 is routed to the queue named after its service.
@@ -9,12 +9,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from celery.schedules import crontab
 from pydantic import BaseModel, Field
-
-from libs.common.settings import CommonSettings
 
 
 class Queue(StrEnum):
@@ -122,100 +119,3 @@ class ConsentChanged(BaseModel):
 def queue_for(task_name: str) -> str:
     """Routing by prefix: `ingest.flush` -> queue `ingest`."""
     return task_name.split(".", 1)[0]
-
-
-def _crontab(expr: str) -> crontab:
-    """A 5-field cron (minute hour day-of-month month day-of-week), UTC."""
-    minute, hour, day_of_month, month_of_year, day_of_week = expr.split()
-    return crontab(minute, hour, day_of_week, day_of_month, month_of_year)
-
-
-def beat_schedule(
-    settings: CommonSettings, *, flush_interval_s: float, compact_cron: str
-) -> dict[str, dict[str, Any]]:
-    """Every scheduled job of the platform, in one registry read by the single beat process.
-    Its crons are settings (`MINDLAKE_*_CRON`); ingest's two come from ingest's settings."""
-    return {
-        "ingest-flush": {
-            "task": TaskName.INGEST_FLUSH,
-            "schedule": flush_interval_s,
-            "options": {"expires": max(flush_interval_s * 2, 5)},
-        },
-        "ingest-compact": {
-            "task": TaskName.INGEST_COMPACT,
-            "schedule": _crontab(compact_cron),
-            "options": {"expires": 3600},
-        },
-        "ingest-scrub-dead-letters": {  # a safety net: recording also triggers a scrub
-            "task": TaskName.INGEST_SCRUB_DEAD_LETTERS,
-            "schedule": 60.0,
-            "options": {"expires": 120},
-        },
-        "ingest-pull-due": {  # claims due pull jobs; each then runs as its own task
-            "task": TaskName.INGEST_PULL_DUE,
-            "schedule": 30.0,
-            "options": {"expires": 30},
-        },
-        "consent-backup": {  # daily copy of the ledger to the lake
-            "task": TaskName.CONSENT_BACKUP,
-            "schedule": crontab(minute="45", hour="2"),
-            "options": {"expires": 3600},
-        },
-        "compliance-chain-audit": {  # audit outbox -> hash chain; also `POST /v1/audit/chain`
-            "task": TaskName.COMPLIANCE_CHAIN_AUDIT,
-            "schedule": 3.0,
-            "options": {"expires": 10},
-        },
-        "export-drop-withdrawn": {  # withdrawn ai_training consent reaches finished exports
-            "task": TaskName.EXPORT_DROP_WITHDRAWN,
-            "schedule": 600.0,
-            "options": {"expires": 600},
-        },
-        "compliance-subject-sweep": {  # erasure/export steps due for a retry, or lost
-            "task": TaskName.COMPLIANCE_SUBJECT_SWEEP,
-            "schedule": 15.0,
-            "options": {"expires": 30},
-        },
-        "ingest-prune-outbox": {
-            "task": TaskName.INGEST_PRUNE_OUTBOX,
-            "schedule": crontab(minute="30", hour="*"),
-            "options": {"expires": 3600},
-        },
-        "compliance-retention": {  # deletes what is past its retention policy
-            "task": TaskName.COMPLIANCE_RETENTION,
-            "schedule": _crontab(settings.compliance_retention_cron),
-            "options": {"expires": 3600},
-        },
-        "compliance-report": {  # yesterday's report to analytics/compliance/<day>.json
-            "task": TaskName.COMPLIANCE_REPORT,
-            "schedule": _crontab(settings.compliance_report_cron),
-            "options": {"expires": 3600},
-        },
-        "export-daily": {  # training data of the day before
-            "task": TaskName.EXPORT_SCHEDULED,
-            "schedule": _crontab(settings.export_daily_cron),
-            "kwargs": {"period": "daily"},
-            "options": {"expires": 3600},
-        },
-        "export-weekly": {  # full export of the last 7 days
-            "task": TaskName.EXPORT_SCHEDULED,
-            "schedule": _crontab(settings.export_weekly_cron),
-            "kwargs": {"period": "weekly"},
-            "options": {"expires": 3600},
-        },
-        "export-monthly-report": {  # analytics reports of the month before
-            "task": TaskName.EXPORT_MONTHLY_REPORT,
-            "schedule": _crontab(settings.export_monthly_cron),
-            "options": {"expires": 3600},
-        },
-        "export-weekly-summary": {  # analytics summary of the ISO week before
-            "task": TaskName.EXPORT_WEEKLY_SUMMARY,
-            "schedule": _crontab(settings.export_weekly_summary_cron),
-            "options": {"expires": 3600},
-        },
-        "export-recommender": {  # recommender training data of every tenant (Team Eta: 6 h)
-            "task": TaskName.EXPORT_RECOMMENDER,
-            "schedule": settings.export_recsys_interval_h * 3600,
-            "options": {"expires": settings.export_recsys_interval_h * 1800},
-        },
-    }

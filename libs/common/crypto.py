@@ -26,6 +26,7 @@ from sqlalchemy import DateTime, LargeBinary, String, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import Mapped, mapped_column
 
+from libs.common.consent import TOMBSTONE_GUARD
 from libs.common.db import CommonBase
 from libs.common.settings import PLACEHOLDER, CommonSettings, get_settings
 
@@ -186,15 +187,7 @@ class DataKeys:
     async def _create(self, conn: AsyncConnection, subject_keys: list[str]) -> None:
         wrapped = [self.provider.wrap(new_key()) for _ in subject_keys]
         await conn.execute(
-            text(
-                """
-                INSERT INTO common.data_keys (subject_key, wrapped, provider, created_at)
-                SELECT s.k, s.w, :provider, now()
-                FROM unnest(CAST(:keys AS text[]), CAST(:wrapped AS bytea[])) AS s(k, w)
-                WHERE NOT EXISTS (SELECT 1 FROM consent.tombstones t WHERE t.subject_key = s.k)
-                ON CONFLICT (subject_key) DO NOTHING
-                """
-            ),
+            _CREATE_KEYS,
             {"provider": self.provider.name, "keys": subject_keys, "wrapped": wrapped},
         )
 
@@ -216,6 +209,18 @@ class DataKeys:
             text("DELETE FROM common.data_keys WHERE subject_key = :k"), {"k": subject_key}
         )
         return bool(getattr(result, "rowcount", 0))
+
+
+# New keys only for subjects not erased: the tombstone check is in the same statement.
+_CREATE_KEYS = text(
+    f"""
+    INSERT INTO common.data_keys (subject_key, wrapped, provider, created_at)
+    SELECT s.k, s.w, :provider, now()
+    FROM unnest(CAST(:keys AS text[]), CAST(:wrapped AS bytea[])) AS s(k, w)
+    WHERE NOT EXISTS ({TOMBSTONE_GUARD.format(column="s.k")})
+    ON CONFLICT (subject_key) DO NOTHING
+    """  # noqa: S608 - built from constants only
+)
 
 
 @lru_cache

@@ -1,12 +1,25 @@
-"""Async SQLAlchemy: engine, a declarative base per service schema, the session dependency."""
+"""Async SQLAlchemy: engine, a declarative base per service schema, the unit of work.
+
+Transactions are opened at the boundary, by an endpoint (`UnitOfWorkDep`) or a task
+(`async with unit_of_work() as uow`), never inside a service function: services take
+`uow.conn` and do not commit. What must happen only once the transaction has committed
+(sending a task, invalidating a cache) is registered with `uow.after_commit`. Code that needs
+several transactions of its own (the flush's exactly-once steps, a long job recording its
+progress) says so where it opens them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import lru_cache
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -66,3 +79,39 @@ async def get_session() -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+class UnitOfWork:
+    """One transaction at an endpoint's or a task's boundary, and what to run after it commits."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._after_commit: list[Callable[[], object]] = []
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run `action` (a function or a coroutine function) once the transaction has
+        committed; never if it rolls back. Tasks are sent here, so a worker never looks for a
+        row that is not committed yet."""
+        self._after_commit.append(action)
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine | None = None) -> AsyncIterator[UnitOfWork]:
+    """Commit when the block ends, roll back when it raises; then the after-commit actions."""
+    async with (engine or get_engine()).begin() as conn:
+        uow = UnitOfWork(conn)
+        yield uow
+    for action in uow._after_commit:
+        result = action()
+        if inspect.isawaitable(result):
+            await result
+
+
+async def _request_unit_of_work() -> AsyncIterator[UnitOfWork]:
+    async with unit_of_work() as uow:
+        yield uow
+
+
+# scope="function": the transaction commits (and its after-commit actions run) before the
+# response is sent, so a client that reads right after a 2xx sees what it wrote.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_request_unit_of_work, scope="function")]

@@ -24,6 +24,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.common.lake_tables import pull_job_id
+
 RAW_EVENTS_LOCK = "hashtext('mindlake-ingest-raw-write')"
 PULL_JOB_LOCK = "hashtext('mindlake-ingest-pull-job')"
 JOB_KEY = "(:j % 2147483647)::int"  # the job id, folded into the lock's second int4 key
@@ -78,17 +80,6 @@ async def raw_events_locked(conn: AsyncConnection) -> AsyncIterator[None]:
     finally:
         await release_raw_events_lock(conn)
         await conn.commit()
-
-
-async def pull_job_id(conn: AsyncConnection, job_name: str) -> int | None:
-    """The id of the pull job writing `raw/pulled/<job_name>` (its lock is keyed by it).
-
-    A contract on the ingest service's `ingest.pull_jobs` table (`id`, unique `name`), read
-    here so that erasure and retention find a pulled table's lock without importing ingest."""
-    job_id = await conn.scalar(
-        text("SELECT id FROM ingest.pull_jobs WHERE name = :n"), {"n": job_name}
-    )
-    return None if job_id is None else int(job_id)
 
 
 @asynccontextmanager

@@ -51,19 +51,6 @@ class CommonSettings(BaseSettings):
     subject_retry_base_s: float = 5.0
     subject_retry_max_s: float = 600.0
 
-    # Compliance jobs, here because the one beat process (any service's app) schedules them:
-    # retention (daily) and the compliance report (daily, for the day before); UTC crons.
-    compliance_retention_cron: str = "0 4 * * *"
-    compliance_report_cron: str = "20 0 * * *"
-    # Training-data exports (services/export): the day before, daily; the last 7 days, weekly.
-    export_daily_cron: str = "0 2 * * *"
-    export_weekly_cron: str = "0 3 * * 0"
-    # Analytics reports: the month before (on the 1st), the ISO week before (Mondays).
-    export_monthly_cron: str = "30 4 1 * *"
-    export_weekly_summary_cron: str = "15 4 * * 1"
-    # Recommender training data (services/export/recsys), every this many hours.
-    export_recsys_interval_h: float = 6.0
-
     # User ids are kept in clear for consent joins: one that is an e-mail address or a phone
     # number is refused (libs/common/validation.py) unless this is set.
     allow_contact_user_ids: bool = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 
+from libs.common.contracts import TaskName
+from libs.common.schedules import BeatSchedule, cron, job
 from libs.common.settings import CommonSettings
 
 
@@ -17,6 +19,9 @@ class IngestSettings(CommonSettings):
     ingest_flush_interval_s: float = 10.0  # beat safety net; commits also trigger a flush
     ingest_flush_trigger_min_interval_s: float = 0.5  # at most one trigger per API process
     ingest_compact_cron: str = "15 3 * * *"
+    ingest_prune_outbox_cron: str = "30 * * * *"  # flushed rows past the dedup window go
+    ingest_scrub_interval_s: float = 60.0  # dead-letter scrub safety net (recording triggers it)
+    ingest_pull_due_interval_s: float = 30.0  # how often due pull jobs are claimed
     ingest_compact_target_file_mb: int = 128
     ingest_vacuum_retention_hours: int = 168
     ingest_dedup_window_days: int = 30  # flushed outbox rows are kept to catch late duplicates
@@ -45,3 +50,26 @@ class IngestSettings(CommonSettings):
 @lru_cache
 def get_ingest_settings() -> IngestSettings:
     return IngestSettings()
+
+
+def beat_schedule() -> BeatSchedule:
+    """Ingest's scheduled jobs (libs/common/schedules.py gathers every service's)."""
+    s = get_ingest_settings()
+    return {
+        "ingest-flush": job(  # the safety net: every commit also triggers a flush
+            TaskName.INGEST_FLUSH, s.ingest_flush_interval_s,
+            expires=max(s.ingest_flush_interval_s * 2, 5),
+        ),
+        "ingest-compact": job(TaskName.INGEST_COMPACT, cron(s.ingest_compact_cron), expires=3600),
+        "ingest-scrub-dead-letters": job(  # a safety net: recording also triggers a scrub
+            TaskName.INGEST_SCRUB_DEAD_LETTERS, s.ingest_scrub_interval_s,
+            expires=s.ingest_scrub_interval_s * 2,
+        ),
+        "ingest-pull-due": job(  # claims due pull jobs; each then runs as its own task
+            TaskName.INGEST_PULL_DUE, s.ingest_pull_due_interval_s,
+            expires=s.ingest_pull_due_interval_s,
+        ),
+        "ingest-prune-outbox": job(
+            TaskName.INGEST_PRUNE_OUTBOX, cron(s.ingest_prune_outbox_cron), expires=3600
+        ),
+    }  # fmt: skip

@@ -10,6 +10,4 @@ celery_app = create_celery(
     "mindlake-ingest",
     settings,
     imports=("services.ingest.tasks",),
-    flush_interval_s=settings.ingest_flush_interval_s,
-    compact_cron=settings.ingest_compact_cron,
 )
