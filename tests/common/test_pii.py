@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bench.pii_eval import STRUCTURED, Report, evaluate, make_corpus, make_realistic
+from bench.pii_eval.names import write_name_data
 from libs.common.pii import (
     Finding,
     PIIScrubber,
@@ -21,14 +23,6 @@ from libs.common.pii import (
     anonymize_value,
     get_scrubber,
     resolve_overlaps,
-)
-from libs.common.pii.evaluation import (
-    STRUCTURED,
-    Report,
-    evaluate,
-    make_corpus,
-    make_realistic,
-    write_name_data,
 )
 from libs.common.pii.gazetteer import Gazetteer, Kind
 from libs.common.pii.ner import NER_ONLY, SPACY_MODEL
