@@ -15,10 +15,10 @@ in a background thread. Its states:
   is deleted once acknowledged.
 - poison: a batch answered HTTP 500 `poison_after` times in a row is split until the entries
   that fail are alone; one proven to make the API fail goes to on_rejected (poison.py).
-  The sending itself (retries, marking the API down or up, spill writes) is link.py's.
 
 Without a spill folder the entries wait in memory while the API is down, and the oldest are
-dropped (counted, warned) past `max_buffered`.
+dropped (counted, warned) past `max_buffered`. This module is the loop and the lifecycle; one
+send (retries, marking the API down or up, spill writes) is link.py's.
 """
 
 from __future__ import annotations
