@@ -2,7 +2,7 @@
 
     python bench/pii.py [--n 2000] [--seed 7] [--real 1000] [--ablation] [--no-presidio]
 
-Three labelled sets (libs.common.pii.evaluation, scripts.simulate):
+Three labelled sets (bench.pii_eval, scripts.simulate):
 - faker: templated journal lines with Faker identifiers. Its names come from the lists the
   name gazetteer is built from, so its PERSON recall is an upper bound;
 - realistic: journal/chat/bot text with hard negatives ("meh. tired", "Broken sleep",
@@ -35,7 +35,13 @@ from presidio_anonymizer import AnonymizerEngine
 from pydantic import SecretStr
 
 from libs.common.pii import Finding, PIIScrubber, resolve_overlaps
-from libs.common.pii.evaluation import (
+from libs.common.pii.findings import EMAIL_ADDRESS, PERSON, PHONE_NUMBER
+from libs.common.pii.gazetteer import Gazetteer
+from libs.common.pii.ner import NER_ONLY, SPACY_MODEL, NameRules
+from libs.common.settings import CommonSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for bench.*, scripts.simulate
+from bench.pii_eval import (
     CLASSES,
     STRUCTURED,
     Report,
@@ -45,12 +51,6 @@ from libs.common.pii.evaluation import (
     make_corpus,
     make_realistic,
 )
-from libs.common.pii.findings import EMAIL_ADDRESS, PERSON, PHONE_NUMBER
-from libs.common.pii.gazetteer import Gazetteer
-from libs.common.pii.ner import NER_ONLY, SPACY_MODEL, NameRules
-from libs.common.settings import CommonSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for scripts.simulate
 from scripts import simulate
 
 # Presidio's email validation calls tldextract, whose default fetches the public suffix list

@@ -1,8 +1,11 @@
 """Typed log entries, one light dataclass per source service, mirroring the ingest API's types.
 
 They are a convenience: plain dicts with the same fields are accepted too, and the server
-does the validation. The client never imports the server's code, so keep these in step with
-the README's "Entries" table by hand. Fields a type does not have go in `extras`.
+does the validation. The client never imports the server's code (it is installed on its
+own); `tests/client/test_entries.py` checks these types against the ingest schemas (field
+names, required or optional, choices, and that each wire form validates), so the two cannot
+drift. Fields a type does not have go in `extras`. An auth, community or payment entry may
+leave `action` out when its `event_type` names one (`user.login`): the API takes it from there.
 """
 
 from __future__ import annotations
@@ -76,7 +79,8 @@ class JournalLog(LogEntry):
     text: str
     entry_id: str | None = None
     title: str | None = None
-    mood: str | None = None
+    mood: str | None = None  # the label ("calm")
+    mood_score: int | None = None  # 1-10; a `mood` sent as a 1-10 number is taken for it
     tags: list[str] | None = None
 
 
@@ -100,11 +104,18 @@ class ChatLog(LogEntry):
     sender_role: Literal["user", "therapist", "peer", "system"] | None = None
 
 
+CommunityAction = Literal["post", "comment", "reaction", "report", "join", "leave"]
+AuthAction = Literal[
+    "signup", "login", "logout", "login_failed", "password_reset", "profile_update", "mfa"
+]
+PaymentAction = Literal["charge", "refund", "subscription_start", "subscription_cancel", "failed"]
+
+
 @dataclass(kw_only=True, slots=True)
 class CommunityLog(LogEntry):
     SERVICE: ClassVar[str] = "community-service"
 
-    action: Literal["post", "comment", "reaction", "report", "join", "leave"]
+    action: CommunityAction | None = None  # else from an event_type naming one
     post_id: str | None = None
     group_id: str | None = None
     content: str | None = None
@@ -114,9 +125,7 @@ class CommunityLog(LogEntry):
 class AuthLog(LogEntry):
     SERVICE: ClassVar[str] = "auth-service"
 
-    action: Literal[
-        "signup", "login", "logout", "login_failed", "password_reset", "profile_update", "mfa"
-    ]
+    action: AuthAction | None = None  # else from an event_type naming one
     success: bool | None = None
     email: str | None = None
     name: str | None = None
@@ -129,7 +138,7 @@ class AuthLog(LogEntry):
 class PaymentLog(LogEntry):
     SERVICE: ClassVar[str] = "payment-service"
 
-    action: Literal["charge", "refund", "subscription_start", "subscription_cancel", "failed"]
+    action: PaymentAction | None = None  # else from an event_type naming one
     amount: Decimal | str | float
     currency: str  # ISO 4217, e.g. "EUR"
     plan: str | None = None

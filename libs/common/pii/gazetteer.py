@@ -3,7 +3,7 @@
 Names: first names and surnames from Faker's person providers (the US Social Security list, the
 English-speaking locales, and Spanish, Portuguese, Polish, German, Italian, French), frozen into
 `_name_data.py` so scrubbing does not change with a Faker upgrade and Faker stays a dev
-dependency. Regenerate with `python -m libs.common.pii.evaluation --write-names`.
+dependency. Regenerate with `python -m bench.pii_eval.names --write-names`.
 
 Words: the English lexicon the spaCy model already ships for its lemmatizer (WordNet lemmas with
 the model's suffix rules and irregular forms), spaCy's stop words, and a short curated list of
