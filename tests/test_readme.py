@@ -171,8 +171,8 @@ def test_the_link_check_catches_a_broken_link(text: str, found: list[str]) -> No
 
 # `services/ingest/flush.py`, `libs/common/`, `tests/...`: a path in the repository.
 FILE_PATH = re.compile(r"(?<![\w./-])((?:services|libs|tests|bench|scripts)/[\w./-]*\w)")
-# `services.ingest.main:app`, `libs.common.consent`: a module (and maybe a name in it).
-DOTTED = re.compile(r"(?<![\w./-])((?:services|libs)(?:\.[A-Za-z_]\w*)+)")
+# `services.ingest.main:app`, `libs.common.consent`, `bench.audit`: a module (maybe a name in it).
+DOTTED = re.compile(r"(?<![\w./-])((?:services|libs|bench|scripts)(?:\.[A-Za-z_]\w*)+)")
 
 
 def module_exists(dotted: str) -> bool:
@@ -212,6 +212,8 @@ def test_every_named_file_and_module_exists() -> None:
         ("`libs.common.contracts.NoSuchName`", ["libs.common.contracts.NoSuchName"]),
         ("`uvicorn services.ingest.main:app`", []),
         ("`services.ingest.nowhere`", ["services.ingest.nowhere"]),
+        ("`python -m bench.audit`, `python -m scripts.field_table`", []),
+        ("`python -m bench.nowhere`", ["bench.nowhere"]),
         ("`services/<service>/config.py`, `scripts/services.sh`, the services.", []),
     ],
 )
