@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv services demo test lint bench clean-demo
+.PHONY: venv services demo test lint docs bench clean-demo
 
 venv: $(STAMP)
 
@@ -35,6 +35,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The reference in docs/ (mkdocs-material); --strict fails on a broken link or anchor.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir var/site
 
 bench: venv services
 	@for f in bench/ingest.py bench/pii.py bench/crypto.py; do \

@@ -1,9 +1,9 @@
-"""The README's per-service field table, generated from the ingest schemas.
+"""The ingest API page's per-service field table, generated from the ingest schemas.
 
     python -m scripts.field_table            # print the Markdown
-    python -m scripts.field_table --write    # replace it in README.md, between the markers
+    python -m scripts.field_table --write    # replace it in docs/ingest.md, between the markers
 
-tests/test_readme.py regenerates it and compares, so the README cannot drift from the code.
+tests/test_readme.py regenerates it and compares, so the docs cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, get_args
 
 from services.ingest.schemas import COMMON_FIELDS, ENTRY_TYPES, ActionEntry, EntryBase
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "ingest.md"
 START, END = "<!-- fields:start -->", "<!-- fields:end -->"
 # Services that share a body are one row.
 SAME_BODY = {"ai-service": "lyfbot-service"}
@@ -99,26 +99,26 @@ def render() -> str:
     return "\n".join(rows) + "\n"
 
 
-def replaced(readme: str, table: str) -> str:
-    head, start, rest = readme.partition(START)
+def replaced(page: str, table: str) -> str:
+    head, start, rest = page.partition(START)
     _, end, tail = rest.partition(END)
     if not start or not end:
-        raise SystemExit(f"README.md has no {START} … {END} section")
+        raise SystemExit(f"docs/ingest.md has no {START} … {END} section")
     return f"{head}{START}\n{table}{END}{tail}"
 
 
-def section(readme: str) -> str:
-    """What the README holds between the markers."""
-    return readme.partition(START)[2].partition(END)[0].removeprefix("\n")
+def section(page: str) -> str:
+    """What the page holds between the markers."""
+    return page.partition(START)[2].partition(END)[0].removeprefix("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="update README.md in place")
+    parser.add_argument("--write", action="store_true", help="update docs/ingest.md in place")
     args = parser.parse_args(argv)
     table = render()
     if args.write:
-        README.write_text(replaced(README.read_text(), table))
+        PAGE.write_text(replaced(PAGE.read_text(), table))
     else:
         sys.stdout.write(table)
     return 0
