@@ -62,12 +62,10 @@ class AuditEntry:
     at: datetime = field(default_factory=_now)
 
 
-class AuditOutboxRow(CommonBase):
-    """Entries emitted but not yet chained by the compliance worker."""
+class AuditEntryColumns:
+    """The columns of one audit entry, defined once: the outbox below and compliance's
+    hash-chained log (services/compliance/audit/models.py) both take them from here."""
 
-    __tablename__ = "audit_outbox"
-
-    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     entry_id: Mapped[uuid.UUID] = mapped_column(unique=True)
     actor: Mapped[str] = mapped_column(String(64))
     purpose: Mapped[str] = mapped_column(String(32))
@@ -77,6 +75,14 @@ class AuditOutboxRow(CommonBase):
     client_ip: Mapped[str | None] = mapped_column(String(64))
     device: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditOutboxRow(AuditEntryColumns, CommonBase):
+    """Entries emitted but not yet chained by the compliance worker."""
+
+    __tablename__ = "audit_outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
 
 
 def _row(entry: AuditEntry) -> dict[str, object]:

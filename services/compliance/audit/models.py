@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
-from sqlalchemy import BigInteger, DateTime, Index, SmallInteger, String
+from sqlalchemy import BigInteger, Index, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from libs.common.audit import AuditEntryColumns
 from services.compliance.db import Base
 
 
-class AuditLogRow(Base):
+class AuditLogRow(AuditEntryColumns, Base):
     """One audit entry. `id` is gapless (assigned under the chain lock); `hash` covers the
     entry and `prev_hash`, so altering, removing or reordering a row breaks the chain."""
 
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    entry_id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    actor: Mapped[str] = mapped_column(String(64))
-    purpose: Mapped[str] = mapped_column(String(32))
-    action: Mapped[str] = mapped_column(String(32))
-    asset: Mapped[str] = mapped_column(String(500))
-    # The user whose data it was; blanked by erasure. The hash covers `subject_key` (its
-    # keyed hash) instead, so the chain survives erasure; filters use it too.
-    subject: Mapped[str | None] = mapped_column(String(200))
+    # The user whose data it was (`subject`) is blanked by erasure. The hash covers
+    # `subject_key` (its keyed hash) instead, so the chain survives erasure; filters use it too.
     subject_key: Mapped[str | None] = mapped_column(String(64))
-    client_ip: Mapped[str | None] = mapped_column(String(64))
-    device: Mapped[str | None] = mapped_column(String(500))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

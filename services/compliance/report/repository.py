@@ -1,7 +1,8 @@
 """Every query of the compliance report. Aggregates only: no user id leaves these queries.
 
-`consent.current` and `common.subject_requests` are read directly: both are contracts (see
-services/consent/models.py and libs/common/subject_rights.py).
+Consent figures come from consent's contract, `libs.common.consent.consent_counts`;
+`common.subject_requests` is libs/common's (libs/common/subject_rights.py), whose lifecycle
+compliance drives.
 """
 
 from __future__ import annotations
@@ -12,12 +13,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-CONSENT_USERS = text("SELECT count(DISTINCT user_id) FROM consent.current")
-CONSENT_BY_PURPOSE = text(
-    "SELECT purpose, count(*) FILTER (WHERE granted) AS granted,"
-    " count(*) FILTER (WHERE NOT granted) AS withdrawn"
-    " FROM consent.current GROUP BY purpose"
-)
 # The state at `end`: done once completed before it; otherwise failing while a step has
 # failed or the verification found traces (both are retried), else open.
 ERASURES = text(
@@ -50,13 +45,6 @@ ACCESS_BY_PURPOSE = text(
     "SELECT purpose, count(*) FROM compliance.audit_log"
     " WHERE at >= :start AND at < :end GROUP BY purpose"
 )
-
-
-async def consent(conn: AsyncConnection) -> tuple[int, dict[str, tuple[int, int]]]:
-    """Users with any consent record; per purpose (granted, withdrawn) users now."""
-    users = int(await conn.scalar(CONSENT_USERS) or 0)
-    rows = await conn.execute(CONSENT_BY_PURPOSE)
-    return users, {row.purpose: (int(row.granted), int(row.withdrawn)) for row in rows}
 
 
 async def erasures(conn: AsyncConnection, start: datetime, end: datetime) -> dict[str, Any]:

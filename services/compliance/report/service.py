@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.audit import AuditPurpose
+from libs.common.consent import consent_counts
 from libs.common.contracts import ConsentPurpose
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
@@ -74,7 +75,7 @@ async def build(engine: AsyncEngine, day: date, *, now: datetime | None = None) 
     now = now or datetime.now(UTC)
     start, end = _bounds(day)
     async with engine.connect() as conn:
-        users, consent = await repository.consent(conn)
+        users, consent = await consent_counts(conn)
         erasure = await repository.erasures(conn, start, end)
         access = await repository.access_by_purpose(conn, start, end)
         runs = await retention_repository.runs(conn, limit=10_000, since=start, until=end)

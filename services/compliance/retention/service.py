@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common import lake_tables
 from libs.common.audit import AuditAction, AuditEntry, AuditPurpose, insert_outbox
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake, delta_tables
@@ -63,8 +64,8 @@ ERRORS = Counter(
 SYSTEM_ACTOR = "retention"
 
 
-TENANT_TABLE = re.compile(r"raw/tenants/([^/]+)/([^/]+)")  # services/ingest/csv_upload
-PULLED_TABLE = re.compile(r"raw/pulled/([^/]+)")  # services/ingest/pull
+TENANT_TABLE = re.compile(re.escape(lake_tables.TENANTS) + r"/([^/]+)/([^/]+)")  # CSV uploads
+PULLED_TABLE = re.compile(re.escape(lake_tables.PULLED) + r"/([^/]+)")  # pull jobs' tables
 
 
 class UnknownWriters(Exception):

@@ -118,18 +118,6 @@ async def cancel_exports(
     )
 
 
-async def insert_tombstone(
-    conn: AsyncConnection, subject: str, request_id: uuid.UUID, now: datetime
-) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO consent.tombstones (subject_key, request_id, erased_at)"
-            " VALUES (:s, :r, :now) ON CONFLICT (subject_key) DO NOTHING"
-        ),
-        {"s": subject, "r": str(request_id), "now": now},
-    )
-
-
 async def back_to_erasing(
     conn: AsyncConnection, request_id: uuid.UUID, *, erasing: str, verifying: str, error: str
 ) -> int | None:

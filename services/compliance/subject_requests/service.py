@@ -33,7 +33,7 @@ import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.consent import tombstoned
+from libs.common.consent import record_tombstone, tombstoned
 from libs.common.contracts import SubjectStore
 from libs.common.crypto import DataKeys, new_key, seal
 from libs.common.errors import Conflict
@@ -225,7 +225,8 @@ async def _shred(
     await repository.cancel_exports(
         conn, request.subject_key, OPEN, at, CANCELLED_BY_ERASURE.format(erasure_id=request.id)
     )
-    await repository.insert_tombstone(conn, request.subject_key, request.id, at)
+    # consent's contract (libs/common/consent.py): on this transaction, with the key's end
+    await record_tombstone(conn, subject_key=request.subject_key, request_id=str(request.id), at=at)
     await keys.destroy(conn, request.subject_key)
     await repository.set_status(
         conn, request.id, Status.ERASING, key_destroyed_at=at, next_check_at=resend_at(settings)
