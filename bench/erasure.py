@@ -66,6 +66,14 @@ async def store_keys(engine: Any, keys: dict[str, bytes]) -> None:
         )
 
 
+def _stores_module(service: str) -> Any:
+    """`services.<service>.subjects.stores` (issue 11's layout), or the older `subject_stores`."""
+    try:
+        return importlib.import_module(f"services.{service}.subjects.stores")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"services.{service}.subject_stores")
+
+
 async def erase_one(lake: Any, user: str) -> dict[str, Any]:
     from libs.common.contracts import SubjectStore, queue_for
     from libs.common.crypto import DataKeys
@@ -75,7 +83,7 @@ async def erase_one(lake: Any, user: str) -> dict[str, Any]:
     from services.compliance.config import ComplianceSettings
 
     owners = {queue_for(store) for store in SubjectStore}
-    modules = [importlib.import_module(f"services.{s}.subject_stores") for s in owners]
+    modules = [_stores_module(s) for s in owners]
     handlers = {store: h for m in modules for store, h in m.HANDLERS.items()}
     settings = ComplianceSettings()
     engine = one_shot_engine()

@@ -17,7 +17,8 @@ from libs.common.crypto import DataKeyRow  # noqa: F401
 from libs.common.db import get_engine
 from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
 from services.compliance.models import Base as ComplianceBase
-from services.consent.models import Base as ConsentBase
+from services.consent.db import Base as ConsentBase
+from services.consent.ledger import models as _consent_ledger  # noqa: F401
 from services.export.models import Base as ExportBase
 from services.ingest.models import Base as IngestBase
 

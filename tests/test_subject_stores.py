@@ -4,6 +4,7 @@ every Postgres table is claimed by a store or declared free of user data."""
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 from sqlalchemy import text
 
@@ -21,10 +22,24 @@ COMMON_NO_SUBJECT_DATA = (
 )
 
 
+def _layout_module(service: str, new: str, old: str) -> ModuleType:
+    """`services.<service>.<new>` (the layout of issue 11), or the pre-redesign `<old>`."""
+    try:
+        return importlib.import_module(f"services.{service}.{new}")
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not f"services.{service}.{new}".startswith(exc.name):
+            raise
+        return importlib.import_module(f"services.{service}.{old}")
+
+
+def stores_module(service: str) -> ModuleType:
+    return _layout_module(service, "subjects.stores", "subject_stores")
+
+
 def handlers() -> dict[str, object]:
     found: dict[str, object] = {}
     for service in SERVICES:
-        module = importlib.import_module(f"services.{service}.subject_stores")
+        module = stores_module(service)
         for store, handler in module.HANDLERS.items():
             assert store.split(".")[0] == service, f"{service} registers {store}"
             found[store] = handler
@@ -39,7 +54,7 @@ def test_step_tasks_exist_for_every_store() -> None:
     from celery import current_app
 
     for service in SERVICES:
-        importlib.import_module(f"services.{service}.tasks")
+        _layout_module(service, "subjects.tasks", "tasks")
     for store in SubjectStore:
         assert step_task_for(store) in current_app.tasks
 
@@ -48,7 +63,7 @@ async def test_every_postgres_table_is_claimed_or_declared_free(database: str) -
     claimed = {t for h in handlers().values() for t in h.tables}  # type: ignore[attr-defined]
     free = set(COMMON_NO_SUBJECT_DATA)
     for service in SERVICES:
-        free |= set(importlib.import_module(f"services.{service}.subject_stores").NO_SUBJECT_DATA)
+        free |= set(stores_module(service).NO_SUBJECT_DATA)
     async with get_engine().connect() as conn:
         rows = await conn.execute(
             text(
