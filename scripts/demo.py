@@ -50,7 +50,9 @@ console = Console()
 EXTRA_TASKS = (  # the compliance and export task modules, for the consent worker to run too
     "services.compliance.tasks",
     "services.compliance.subject_tasks",
-    "services.export.tasks",
+    "services.export.jobs.tasks",
+    "services.export.lineage.tasks",
+    "services.export.subjects.tasks",
     "services.export.analytics.tasks",
     "services.export.recsys.tasks",
 )

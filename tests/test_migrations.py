@@ -19,7 +19,9 @@ from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
 from services.compliance.models import Base as ComplianceBase
 from services.consent.db import Base as ConsentBase
 from services.consent.ledger import models as _consent_ledger  # noqa: F401
-from services.export.models import Base as ExportBase
+from services.export.db import Base as ExportBase
+from services.export.jobs import models as _export_jobs  # noqa: F401
+from services.export.lineage import models as _export_lineage  # noqa: F401
 from services.ingest.models import Base as IngestBase
 
 SCHEMAS = [
