@@ -67,6 +67,11 @@ async def store_keys(engine: Any, keys: dict[str, bytes]) -> None:
         )
 
 
+def _stores_module(service: str) -> Any:
+    """Each service's registry of stores: `services.<service>.subjects.stores`."""
+    return importlib.import_module(f"services.{service}.subjects.stores")
+
+
 async def erase_one(lake: Any, user: str) -> dict[str, Any]:
     from libs.common.contracts import SubjectStore, queue_for
     from libs.common.crypto import DataKeys
@@ -78,14 +83,7 @@ async def erase_one(lake: Any, user: str) -> dict[str, Any]:
     from services.compliance.subject_requests import service as request_service
 
     owners = {queue_for(store) for store in SubjectStore}
-    modules = [  # services/<s>/subjects/stores.py (subject_stores.py until a service moves)
-        importlib.import_module(
-            f"services.{s}.subjects.stores"
-            if importlib.util.find_spec(f"services.{s}.subjects")
-            else f"services.{s}.subject_stores"
-        )
-        for s in owners
-    ]
+    modules = [_stores_module(s) for s in owners]
     handlers = {store: h for m in modules for store, h in m.HANDLERS.items()}
     settings = ComplianceSettings()
     engine = one_shot_engine()

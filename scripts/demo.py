@@ -44,7 +44,7 @@ from rich.table import Table
 
 from scripts.demo_env import LOG_DIR, RUN_FILE, Infra, Proc, free_port, start_infra
 from scripts.simulate import batches, generate_day
-from services.consent.schemas import USER_ID_PATTERN
+from services.consent.ledger.schemas import USER_ID_PATTERN
 
 console = Console()
 EXTRA_TASKS = (  # the compliance and export task modules, for the consent worker to run too
@@ -53,7 +53,9 @@ EXTRA_TASKS = (  # the compliance and export task modules, for the consent worke
     "services.compliance.subjects.tasks",
     "services.compliance.retention.tasks",
     "services.compliance.report.tasks",
-    "services.export.tasks",
+    "services.export.jobs.tasks",
+    "services.export.lineage.tasks",
+    "services.export.subjects.tasks",
     "services.export.analytics.tasks",
     "services.export.recsys.tasks",
 )

@@ -19,8 +19,11 @@ from libs.common.crypto import DataKeyRow  # noqa: F401
 from libs.common.db import get_engine
 from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
 from services.compliance.db import Base as ComplianceBase
-from services.consent.models import Base as ConsentBase
-from services.export.models import Base as ExportBase
+from services.consent.db import Base as ConsentBase
+from services.consent.ledger import models as _consent_ledger  # noqa: F401
+from services.export.db import Base as ExportBase
+from services.export.jobs import models as _export_jobs  # noqa: F401
+from services.export.lineage import models as _export_lineage  # noqa: F401
 from services.ingest.models import Base as IngestBase
 
 SCHEMAS = [

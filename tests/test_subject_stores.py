@@ -4,7 +4,6 @@ every Postgres table is claimed by a store or declared free of user data."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from types import ModuleType
 
 from sqlalchemy import text
@@ -23,22 +22,12 @@ COMMON_NO_SUBJECT_DATA = (
 )
 
 
-def _first_module(*names: str) -> ModuleType:
-    """The first of these modules that exists (services move to `subjects/` one by one)."""
-    for name in names[:-1]:
-        if importlib.util.find_spec(name.rsplit(".", 1)[0]) and importlib.util.find_spec(name):
-            return importlib.import_module(name)
-    return importlib.import_module(names[-1])
-
-
 def stores_module(service: str) -> ModuleType:
-    return _first_module(
-        f"services.{service}.subjects.stores", f"services.{service}.subject_stores"
-    )
+    return importlib.import_module(f"services.{service}.subjects.stores")
 
 
 def step_tasks_module(service: str) -> ModuleType:
-    return _first_module(f"services.{service}.subjects.tasks", f"services.{service}.tasks")
+    return importlib.import_module(f"services.{service}.subjects.tasks")
 
 
 def handlers() -> dict[str, object]:

@@ -1,0 +1,1 @@
+"""Consent service: the consent ledger and its API, the daily ledger backup, its erasure stores."""

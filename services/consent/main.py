@@ -15,9 +15,9 @@ from libs.common.app import service_app
 from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
-from services.consent import metrics
 from services.consent.config import get_consent_settings
-from services.consent.endpoints import router
+from services.consent.ledger import metrics
+from services.consent.ledger.endpoints import router
 
 
 @asynccontextmanager

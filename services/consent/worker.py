@@ -10,4 +10,12 @@ from libs.common.celery_app import create_celery
 from services.consent.config import get_consent_settings
 
 settings = get_consent_settings()
-celery_app = create_celery("mindlake-consent", settings, imports=("services.consent.tasks",))
+celery_app = create_celery(
+    "mindlake-consent",
+    settings,
+    imports=(
+        "services.consent.ledger.tasks",
+        "services.consent.backup.tasks",
+        "services.consent.subjects.tasks",
+    ),
+)

@@ -13,9 +13,9 @@ from libs.common.app import service_app
 from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
-from services.export.analytics.sql_endpoint import router as analytics_router
+from services.export.analytics.endpoints import router as analytics_router
 from services.export.config import get_export_settings
-from services.export.endpoints import router
+from services.export.jobs.endpoints import router
 
 
 @asynccontextmanager

@@ -10,7 +10,9 @@ celery_app = create_celery(
     "mindlake-export",
     settings,
     imports=(
-        "services.export.tasks",
+        "services.export.jobs.tasks",
+        "services.export.lineage.tasks",
+        "services.export.subjects.tasks",
         "services.export.analytics.tasks",
         "services.export.recsys.tasks",
     ),

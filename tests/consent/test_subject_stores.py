@@ -21,9 +21,9 @@ from libs.common.lake import Lake
 from libs.common.settings import CommonSettings, get_settings
 from libs.common.subject_rights import SubjectContext
 from libs.common.subjects import subject_key
-from services.consent import backup
-from services.consent.backup import backup_ledger
-from services.consent.subject_stores import Backups, Ledger
+from services.consent.backup import service as backup
+from services.consent.backup.service import backup_ledger
+from services.consent.subjects.stores import Backups, Ledger
 
 
 def context(user_id: str, lake: Lake | None = None) -> SubjectContext:
@@ -257,6 +257,6 @@ async def test_backups_are_rewritten_without_the_user(
 
 
 def test_the_step_task_is_registered() -> None:
-    from services.consent.tasks import subject_step
+    from services.consent.subjects.tasks import subject_step
 
     assert subject_step.name == TaskName.CONSENT_SUBJECT_STEP

@@ -15,8 +15,8 @@ from libs.common.contracts import ConsentChanged, ConsentPurpose
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
-from services.consent.backup import backup_ledger
-from services.consent.tasks import _on_changed
+from services.consent.backup.service import backup_ledger
+from services.consent.ledger.tasks import _on_changed
 
 
 async def test_backup_writes_the_whole_ledger_to_the_lake(

@@ -8,9 +8,9 @@ from typing import Any
 from libs.common.db import get_engine
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
-from services.export import repository
 from services.export.config import ExportSettings
-from services.export.runner import run_export
+from services.export.jobs import repository
+from services.export.jobs.runner import run_export
 from tests.export.test_training_pipeline import DAY
 
 

@@ -27,7 +27,7 @@ from libs.common.lake import Lake, get_lake
 from libs.common.lake_crypto import encrypt_values
 from libs.common.subjects import subject_key
 from services.export.analytics import reports
-from services.export.analytics.sql_endpoint import router
+from services.export.analytics.endpoints import router
 from services.export.config import ExportSettings, get_export_settings
 from services.ingest.raw_table import SCHEMA, RawEventsTable
 
@@ -286,7 +286,7 @@ async def test_sql_needs_the_admin_scope(seeded: dict[str, Any], admin: httpx.As
 
 async def test_an_erased_users_engagement_rows_are_removed(seeded: dict[str, Any]) -> None:
     from libs.common.subject_rights import SubjectContext
-    from services.export.analytics.subject_store import AnalyticsReportsStore
+    from services.export.subjects.analytics import AnalyticsReportsStore
 
     lake, settings = seeded["lake"], seeded["settings"]
     await reports.monthly_report(*MONTH, lake=lake, engine=get_engine(), settings=settings)

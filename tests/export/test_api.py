@@ -18,7 +18,8 @@ from sqlalchemy import text
 from libs.common.auth import Scope
 from libs.common.db import get_engine
 from libs.common.lake import Lake
-from services.export import endpoints, repository, rewrite
+from services.export.jobs import endpoints, repository
+from services.export.lineage import rewrite
 from tests.compliance.conftest import make_key
 from tests.export.service_helpers import create, run, spec
 from tests.export.test_training_pipeline import World, world  # noqa: F401 - the fixture

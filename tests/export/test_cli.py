@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from libs.common.cli import app
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from services.export import repository
+from services.export.jobs import repository
 from services.ingest.config import IngestSettings
 from tests.export.test_training_pipeline import World, world  # noqa: F401 - the fixture
 

@@ -21,9 +21,9 @@ from libs.common.lake import Lake
 from libs.common.settings import get_settings
 from libs.common.subject_rights import SubjectContext
 from libs.common.subjects import subject_key
-from services.export.rewrite import versioned
-from services.export.subject_stores import TrainingData
-from services.export.withdrawals import drop_withdrawn
+from services.export.lineage.rewrite import versioned
+from services.export.lineage.withdrawals import drop_withdrawn
+from services.export.subjects.stores import TrainingData
 from tests.export.service_helpers import create, run
 from tests.export.test_training_pipeline import World, consent, world  # noqa: F401 - the fixture
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from libs.common.db import get_engine, one_shot_engine
-from services.export import repository, runner, tasks
 from services.export.config import ExportSettings
+from services.export.jobs import repository, runner, tasks
 from tests.export.service_helpers import spec
 
 

@@ -15,7 +15,7 @@ from libs.common.contracts import ConsentPurpose
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
 from libs.common.subjects import subject_key
-from services.export import rewrite
+from services.export.lineage import rewrite
 
 EXPORTS_HOLDING = text(
     "SELECT export_id, array_agg(DISTINCT subject_key) FROM export.lineage"

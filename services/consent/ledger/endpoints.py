@@ -15,10 +15,10 @@ from libs.common.contracts import ConsentPurpose
 from libs.common.db import session_maker
 from libs.common.errors import PayloadTooLarge
 from libs.common.validation import PgBigInt
-from services.consent import events, service
 from services.consent.config import get_consent_settings
-from services.consent.models import LedgerEntry
-from services.consent.schemas import (
+from services.consent.ledger import events, service
+from services.consent.ledger.models import LedgerEntry
+from services.consent.ledger.schemas import (
     USER_ID_PATTERN,
     BulkCheck,
     BulkCheckReply,

@@ -16,9 +16,9 @@ from typing import Any
 from libs.common.consent import cache_key, checker, generation_key
 from libs.common.contracts import SubjectStore
 from libs.common.subject_rights import Collected, StoreHandler, SubjectContext
-from services.consent import repository
-from services.consent.backup import ERASING_SUFFIX, SUFFIX, rewrite_without
+from services.consent.backup.service import ERASING_SUFFIX, SUFFIX, rewrite_without
 from services.consent.config import get_consent_settings
+from services.consent.subjects import repository
 
 # Tables that hold no user data, or only a keyed hash.
 NO_SUBJECT_DATA: tuple[str, ...] = ("consent.tombstones",)
@@ -55,7 +55,7 @@ class Ledger:
 
 
 class Backups:
-    """The daily backups (services/consent/backup.py): each one that mentions the user is
+    """The daily backups (services/consent/backup/service.py): each one that mentions the user is
     rewritten without their entries. Nothing to collect: the ledger store has it all."""
 
     tables: tuple[str, ...] = ()

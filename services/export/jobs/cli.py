@@ -19,9 +19,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from libs.common.contracts import TaskName
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from services.export import repository
 from services.export.config import ExportSettings
-from services.export.runner import run_export, spec_body
+from services.export.jobs import repository
+from services.export.jobs.runner import run_export, spec_body
 
 app = typer.Typer(help="Training-data exports.")
 console = Console(stderr=True)

@@ -2,7 +2,7 @@
 
 - `export.training_data`: the lines of finished training exports that came from the user,
   found through the lineage (export.lineage). Collect returns them as exported (already
-  PII-scrubbed); erase rewrites each file without them (rewrite.py), writes a new manifest
+  PII-scrubbed); erase rewrites each file without them (lineage/rewrite.py), writes a new manifest
   revision and deletes the user's lineage.
 - `export.recommender`: the kept recommender-data runs (rows by subject_key).
 - `export.analytics_reports`: the monthly engagement CSVs (a row per subject_key).
@@ -17,10 +17,10 @@ import orjson
 
 from libs.common.contracts import SubjectStore
 from libs.common.subject_rights import Collected, StoreHandler, SubjectContext
-from services.export import repository, rewrite
-from services.export.analytics.subject_store import AnalyticsReportsStore
 from services.export.config import get_export_settings
+from services.export.lineage import repository, rewrite
 from services.export.recsys import erasure as recsys_erasure
+from services.export.subjects.analytics import AnalyticsReportsStore
 
 # This service's tables that hold no user data: jobs (date ranges, counts, paths, key ids).
 NO_SUBJECT_DATA: tuple[str, ...] = ("export.exports",)

@@ -20,8 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from libs.common import consent
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from services.export import metrics, repository, rewrite
 from services.export.config import ExportSettings
+from services.export.jobs import metrics, repository
+from services.export.lineage import repository as lineage_repository
+from services.export.lineage import rewrite
 from services.export.training.pipeline import (
     DEFAULT_SERVICES,
     ExportResult,
@@ -192,7 +194,7 @@ async def _run_locked(
     counts = result.counts.as_dict(pii_scrubbed=result.pii_scrubbed)
     lineage = ((key, file, line) for key, lines in result.subjects.items() for file, line in lines)
     async with engine.begin() as conn:
-        await repository.replace_lineage(conn, export_id, lineage)
+        await lineage_repository.replace_lineage(conn, export_id, lineage)
         await repository.finish(
             conn,
             export_id,

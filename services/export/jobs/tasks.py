@@ -1,4 +1,4 @@
-"""Celery tasks the export service consumes."""
+"""Celery tasks of the export jobs: `export.run` and the beat's `export.scheduled`."""
 
 from __future__ import annotations
 
@@ -12,12 +12,9 @@ from celery import shared_task
 from libs.common.contracts import TaskName
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
-from libs.common.subject_rights import run_step_task
-from services.export import repository
 from services.export.config import get_export_settings
-from services.export.runner import period_range, run_export, spec_body
-from services.export.subject_stores import HANDLERS
-from services.export.withdrawals import drop_withdrawn
+from services.export.jobs import repository
+from services.export.jobs.runner import period_range, run_export, spec_body
 
 
 async def _run(
@@ -57,28 +54,3 @@ def run(export_id: str) -> dict[str, Any] | None:
 def scheduled(period: str = "daily") -> dict[str, Any] | None:
     """Beat: `daily` exports the day before, `weekly` the last 7 days."""
     return asyncio.run(_run(None, period))
-
-
-@shared_task(
-    name=TaskName.EXPORT_SUBJECT_STEP, acks_late=True, soft_time_limit=1800, time_limit=1900
-)
-def subject_step(request_id: str, store: str, phase: str) -> str:
-    """One erasure/portability step of this service's store (subject_stores.py)."""
-    return run_step_task(HANDLERS, request_id, store, phase)
-
-
-async def _drop_withdrawn() -> dict[str, Any]:
-    settings = get_export_settings()
-    engine = one_shot_engine()
-    try:
-        return await drop_withdrawn(engine, Lake(settings), settings)
-    finally:
-        await engine.dispose()
-
-
-@shared_task(
-    name=TaskName.EXPORT_DROP_WITHDRAWN, acks_late=True, soft_time_limit=1800, time_limit=1900
-)
-def withdrawn() -> dict[str, Any]:
-    """Beat: remove the lines of users who withdrew ai_training from finished exports."""
-    return asyncio.run(_drop_withdrawn())

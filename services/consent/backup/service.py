@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.lake import Lake
-from services.consent import repository
+from services.consent.ledger import repository
 
 BATCH_ROWS = 10_000
 SUFFIX = "_consent_backup.json.gz"

@@ -10,15 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Identity, Index, String, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from libs.common.db import schema_metadata
-
-SCHEMA = "consent"
-
-
-class Base(DeclarativeBase):
-    metadata = schema_metadata(SCHEMA)
+from services.consent.db import Base
 
 
 class LedgerEntry(Base):

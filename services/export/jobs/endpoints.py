@@ -18,11 +18,12 @@ from libs.common.contracts import TaskName
 from libs.common.db import get_engine
 from libs.common.errors import Gone, NotFound, ServiceError
 from libs.common.lake import get_lake
-from services.export import download, repository, rewrite
 from services.export.config import get_export_settings
-from services.export.repository import Status
-from services.export.runner import spec_body
-from services.export.schemas import ExportCreate, ExportList, ExportOut, ExportQueued
+from services.export.jobs import download, repository
+from services.export.jobs.repository import Status
+from services.export.jobs.runner import spec_body
+from services.export.jobs.schemas import ExportCreate, ExportList, ExportOut, ExportQueued
+from services.export.lineage import rewrite
 from services.export.worker import celery_app
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])

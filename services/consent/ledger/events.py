@@ -11,7 +11,7 @@ from celery import Celery
 
 from libs.common.consent import checker
 from libs.common.contracts import ConsentChanged, ConsentPurpose, Queue, TaskName
-from services.consent.models import LedgerEntry
+from services.consent.ledger.models import LedgerEntry
 
 log = structlog.get_logger(__name__)
 

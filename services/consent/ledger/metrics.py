@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.common.contracts import ConsentPurpose
 from libs.common.metrics import Gauge
-from services.consent import repository
+from services.consent.ledger import repository
 
 CONSENT_RATE = Gauge(
     "mindlake_consent_rate",

@@ -9,10 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.common.contracts import ConsentPurpose
 from libs.common.errors import Conflict, NotFound
 from libs.common.subjects import subject_key
-from services.consent import repository
 from services.consent.config import get_consent_settings
-from services.consent.models import CurrentConsent, LedgerEntry
-from services.consent.schemas import (
+from services.consent.ledger import repository
+from services.consent.ledger.models import CurrentConsent, LedgerEntry
+from services.consent.ledger.schemas import (
     CheckReply,
     ConsentChange,
     ConsentState,

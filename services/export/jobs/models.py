@@ -1,4 +1,4 @@
-"""The export schema: export jobs and their lineage (which user fed which line of which file)."""
+"""The export jobs (`export.exports`); their lineage is in lineage/models.py."""
 
 from __future__ import annotations
 
@@ -6,17 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, DateTime, Float, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from libs.common.db import schema_metadata
-
-SCHEMA = "export"
-
-
-class Base(DeclarativeBase):
-    metadata = schema_metadata(SCHEMA)
+from services.export.db import Base
 
 
 class ExportRow(Base):
@@ -50,18 +44,3 @@ class ExportRow(Base):
         CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
         Index("ix_exports_created_at_id", "created_at", "id"),
     )
-
-
-class LineageRow(Base):
-    """Line `line` (1-based) of data file `file` came from the user with `subject_key`."""
-
-    __tablename__ = "lineage"
-
-    export_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("exports.id", ondelete="CASCADE"), primary_key=True
-    )
-    file: Mapped[str] = mapped_column(String(500), primary_key=True)
-    line: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subject_key: Mapped[str] = mapped_column(String(64))
-
-    __table_args__ = (Index("ix_lineage_subject_key", "subject_key"),)

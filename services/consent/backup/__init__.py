@@ -1,0 +1,1 @@
+"""The daily consent backup: the whole ledger, gzipped JSON in the lake."""

@@ -1,0 +1,31 @@
+"""Celery tasks of the consent ledger: the `consent.changed` event."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from celery import shared_task
+
+from libs.common.consent import checker
+from libs.common.contracts import ConsentChanged, TaskName
+from libs.common.db import one_shot_engine
+from services.consent.ledger import metrics
+
+
+@shared_task(name=TaskName.CONSENT_CHANGED, soft_time_limit=60, time_limit=90, acks_late=True)
+def consent_changed(**payload: Any) -> dict[str, float]:
+    """The event: re-invalidate the user's cached state (idempotent; covers an API process that
+    died between its commit and its own invalidation) and refresh the consent-rate gauges."""
+    event = ConsentChanged.model_validate(payload)
+    return asyncio.run(_on_changed(event))
+
+
+async def _on_changed(event: ConsentChanged) -> dict[str, float]:
+    await checker.invalidate(event.user_id)
+    engine = one_shot_engine()
+    try:
+        async with engine.connect() as conn:
+            return await metrics.refresh(conn)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,1 @@
+"""The consent service's stores in the erasure/portability registry."""

@@ -1,0 +1,1 @@
+"""The export service's stores in the erasure/portability registry."""
