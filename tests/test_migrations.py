@@ -19,7 +19,12 @@ from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
 from services.compliance.models import Base as ComplianceBase
 from services.consent.models import Base as ConsentBase
 from services.export.models import Base as ExportBase
-from services.ingest.models import Base as IngestBase
+from services.ingest.csv_upload import models as _csv_upload_models  # noqa: F401
+from services.ingest.db import Base as IngestBase
+from services.ingest.deadletters import models as _dead_letter_models  # noqa: F401
+from services.ingest.outbox import models as _outbox_models  # noqa: F401
+from services.ingest.pull import models as _pull_models  # noqa: F401
+from services.ingest.quality import models as _quality_models  # noqa: F401
 
 SCHEMAS = [
     ("common", ApiKeyRow.metadata),

@@ -9,7 +9,12 @@ settings = get_ingest_settings()
 celery_app = create_celery(
     "mindlake-ingest",
     settings,
-    imports=("services.ingest.tasks",),
+    imports=(
+        "services.ingest.flush.tasks",
+        "services.ingest.deadletters.tasks",
+        "services.ingest.pull.tasks",
+        "services.ingest.subjects.tasks",
+    ),
     flush_interval_s=settings.ingest_flush_interval_s,
     compact_cron=settings.ingest_compact_cron,
 )

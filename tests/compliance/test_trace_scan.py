@@ -33,7 +33,7 @@ from services.compliance.needles import Matcher, Needles, needles_from, split_se
 from services.compliance.trace_redis import message_bodies
 from services.compliance.trace_report import ScanReport, search_column
 from services.compliance.trace_scan import scan
-from services.ingest.raw_table import SCHEMA, RawEventsTable
+from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
 
 SECRET = "I keep dreaming about the lighthouse on Harrow Point every single night"
 ACCENTED = "Le café près de la gare sentait la cannelle et la pluie"
