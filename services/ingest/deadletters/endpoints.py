@@ -21,6 +21,7 @@ from libs.common.validation import PG_BIGINT_MAX, PgBigInt, PgText
 from services.ingest.config import get_ingest_settings
 from services.ingest.deadletters import metrics
 from services.ingest.deadletters import repository as queries
+from services.ingest.deadletters.models import DeadLetter
 from services.ingest.deadletters.replay import ReplayReport, replay
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
@@ -110,7 +111,7 @@ class ReplayReply(BaseModel):
     results: list[ReplayResult]
 
 
-def _out(row: queries.DeadLetter) -> DeadLetterOut:
+def _out(row: DeadLetter) -> DeadLetterOut:
     scrubbed = row.scrubbed_at is not None
     return DeadLetterOut(
         id=row.id,

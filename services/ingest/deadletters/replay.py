@@ -16,6 +16,7 @@ from libs.common.auth import Principal
 from libs.common.db import get_engine
 from services.ingest.config import IngestSettings
 from services.ingest.deadletters import repository as queries
+from services.ingest.deadletters.models import DeadLetter
 from services.ingest.logs import service
 from services.ingest.outbox import repository
 
@@ -73,7 +74,7 @@ async def replay(
         else:
             rows = await queries.lock_by_filter(conn, where or queries.Filter(), limit=limit)
 
-        candidates: list[queries.DeadLetter] = []
+        candidates: list[DeadLetter] = []
         entries: list[Any] = []
         for row in rows:
             if row.status != "open":  # replayed once already, or discarded: never twice

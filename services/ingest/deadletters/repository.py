@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -11,25 +11,14 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.ingest.deadletters.models import DeadLetter
 from services.ingest.outbox.repository import raw_driver
-
-INSERT = """
-INSERT INTO ingest.dead_letters (source, service, reason, field, error_kind, payload, key_id)
-SELECT s, sv, r, f, k, p::jsonb, kid
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-  AS t(s, sv, r, f, k, p, kid)
-"""
-
-# Queries below are assembled from these fixed column names and fixed clauses only; every
-# value is a bound parameter (hence the S608 waivers).
-COLUMNS = (
-    "id, source, service, reason, field, error_kind, payload::text, received_at, scrubbed_at,"
-    " status, replayed_at, replay_event_id, key_id"
-)
 
 
 @dataclass(frozen=True)
 class DeadLetterInsert:
+    """What the write side gives for a new row; every other column has a server default."""
+
     source: str
     service: str | None
     reason: str
@@ -39,21 +28,22 @@ class DeadLetterInsert:
     key_id: str | None
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    id: int
-    source: str
-    service: str | None
-    reason: str
-    field: str | None
-    error_kind: str
-    payload: Any  # dict or str, as stored (scrubbed only when scrubbed_at is set)
-    received_at: datetime
-    scrubbed_at: datetime | None
-    status: str
-    replayed_at: datetime | None
-    replay_event_id: str | None
-    key_id: str | None
+# The row is defined once, by the ORM model (models.DeadLetter): rows are read into it, and
+# the read and insert column lists are its column names. Queries below are assembled from
+# these fixed names and fixed clauses only; every value is a bound parameter (hence the S608
+# waivers).
+_NAMES = tuple(c.name for c in DeadLetter.__table__.columns)
+_PAYLOAD = _NAMES.index("payload")
+COLUMNS = ", ".join(f"{n}::text" if n == "payload" else n for n in _NAMES)
+INSERT_COLUMNS = tuple(f.name for f in fields(DeadLetterInsert))
+if not set(INSERT_COLUMNS) <= set(_NAMES):
+    raise RuntimeError(f"DeadLetterInsert names no column of ingest.dead_letters: {INSERT_COLUMNS}")
+INSERT = (
+    f"INSERT INTO ingest.dead_letters ({', '.join(INSERT_COLUMNS)})"  # noqa: S608
+    f" SELECT {', '.join(f'{n}::jsonb' if n == 'payload' else n for n in INSERT_COLUMNS)}"
+    f" FROM unnest({', '.join(f'${i}::text[]' for i in range(1, len(INSERT_COLUMNS) + 1))})"
+    f" AS t({', '.join(INSERT_COLUMNS)})"
+)
 
 
 @dataclass(frozen=True)
@@ -70,16 +60,7 @@ async def insert_dead_letters(conn: AsyncConnection, rows: Sequence[DeadLetterIn
     if not rows:
         return
     driver = await raw_driver(conn)
-    await driver.execute(
-        INSERT,
-        [r.source for r in rows],
-        [r.service for r in rows],
-        [r.reason for r in rows],
-        [r.field for r in rows],
-        [r.error_kind for r in rows],
-        [r.payload for r in rows],
-        [r.key_id for r in rows],
-    )
+    await driver.execute(INSERT, *([getattr(r, n) for r in rows] for n in INSERT_COLUMNS))
 
 
 def _where(f: Filter, params: dict[str, Any]) -> list[str]:
@@ -108,9 +89,11 @@ def _where(f: Filter, params: dict[str, Any]) -> list[str]:
 
 
 def _row(r: Any) -> DeadLetter:
+    """A selected row (COLUMNS) as a transient DeadLetter, not attached to any session."""
     values = list(r)
-    values[6] = orjson.loads(values[6])  # selected as text: a JSON string payload stays a str
-    return DeadLetter(*values)
+    # selected as text: a JSON string payload stays a str
+    values[_PAYLOAD] = orjson.loads(values[_PAYLOAD])
+    return DeadLetter(**dict(zip(_NAMES, values, strict=True)))
 
 
 async def list_page(
