@@ -1,4 +1,4 @@
-"""Every query of the ingest service."""
+"""Every query of the outbox, its flush batches and users' known identifiers."""
 
 from __future__ import annotations
 

@@ -20,34 +20,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.common.metrics import Gauge
 from services.ingest.logs.schemas import SERVICES, Rejection
-
-LABELS = ["source", "data_type"]
-FRESHNESS = Gauge(
-    "mindlake_dq_freshness_hours",
-    "Hours since data last arrived",
-    LABELS,
-    multiprocess_mode="mostrecent",
-)
-COMPLETENESS = Gauge(
-    "mindlake_dq_completeness_percent",
-    "Declared fields filled, %",
-    LABELS,
-    multiprocess_mode="mostrecent",
-)
-VALIDITY = Gauge(
-    "mindlake_dq_validity_percent",
-    "Entries passing validation, %",
-    LABELS,
-    multiprocess_mode="mostrecent",
-)
-UNIQUENESS = Gauge(
-    "mindlake_dq_uniqueness_percent",
-    "Entries that were not duplicates, %",
-    LABELS,
-    multiprocess_mode="mostrecent",
-)
+from services.ingest.quality.metrics import COMPLETENESS, FRESHNESS, UNIQUENESS, VALIDITY
 
 UPSERT = """
 INSERT INTO ingest.quality_daily
