@@ -37,9 +37,9 @@ from libs.common.lake_crypto import decrypt_table
 from libs.common.pii import get_scrubber
 from libs.common.settings import CommonSettings
 from libs.common.subjects import subject_key
-from services.ingest.landing import build_batch, encrypt_free_text
-from services.ingest.repository import PendingRow
-from services.ingest.schemas import ENTRY_TYPES
+from services.ingest.flush.landing import build_batch, encrypt_free_text
+from services.ingest.logs.schemas import ENTRY_TYPES
+from services.ingest.outbox.repository import PendingRow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for scripts.simulate
 from scripts import simulate

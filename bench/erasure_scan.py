@@ -3,7 +3,7 @@
     python -m bench.erasure_scan [--events 1000000] [--users 20000] [--rebuild]
 
 The lake (`var/bench/erasure-lake-<parameters>`, local) is built once by `build_lake` and
-reused: raw/events (services/ingest/raw_table.py) appended in batches of
+reused: raw/events (services/ingest/flush/raw_table.py) appended in batches of
 `--batch-rows`, events in time order over `--days` days and four services, each body encrypted
 with its user's data key (random bytes kept beside the lake, not in Postgres). Each user writes
 sentences of their own; one in ten events also carries a sentence many users send (shared
@@ -41,7 +41,7 @@ from libs.common.subjects import subject_key
 from services.compliance.verification.needles import needles_from
 from services.compliance.verification.report import ScanReport
 from services.compliance.verification.scan import scan
-from services.ingest.raw_table import SCHEMA, RawEventsTable
+from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
 
 BENCH_DIR = Path("var/bench")
 SERVICES = ("journal", "mood", "chat", "lyfbot")

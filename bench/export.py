@@ -85,7 +85,7 @@ async def land(lake: Any, settings: Any, events: list[dict[str, Any]], batch: in
     from libs.common.db import get_engine
     from libs.common.lake_crypto import encrypt_values
     from libs.common.subjects import subject_key
-    from services.ingest.raw_table import SCHEMA, RawEventsTable
+    from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
 
     users = sorted({e["user_id"] for e in events})
     subject_of = {u: subject_key(u, settings) for u in users}

@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-from services.ingest.schemas import COMMON_FIELDS, ENTRY_TYPES, ActionEntry, EntryBase
+from services.ingest.logs.actions import ActionEntry
+from services.ingest.logs.fields import EntryBase
+from services.ingest.logs.schemas import COMMON_FIELDS, ENTRY_TYPES
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "ingest.md"
 START, END = "<!-- fields:start -->", "<!-- fields:end -->"

@@ -24,7 +24,12 @@ from services.consent.ledger import models as _consent_ledger  # noqa: F401
 from services.export.db import Base as ExportBase
 from services.export.jobs import models as _export_jobs  # noqa: F401
 from services.export.lineage import models as _export_lineage  # noqa: F401
-from services.ingest.models import Base as IngestBase
+from services.ingest.csv_upload import models as _csv_upload_models  # noqa: F401
+from services.ingest.db import Base as IngestBase
+from services.ingest.deadletters import models as _dead_letter_models  # noqa: F401
+from services.ingest.outbox import models as _outbox_models  # noqa: F401
+from services.ingest.pull import models as _pull_models  # noqa: F401
+from services.ingest.quality import models as _quality_models  # noqa: F401
 
 SCHEMAS = [
     ("common", ApiKeyRow.metadata),

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from scripts.simulate import INVALID_PREFIX, batches, generate_day
-from services.ingest.schemas import ENTRY_ADAPTER, SERVICES
+from services.ingest.logs.schemas import ENTRY_ADAPTER, SERVICES
 
 DAY = date(2026, 3, 14)
 

@@ -17,16 +17,19 @@ from libs.common.app import service_app
 from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable, document_problems
 from libs.common.logging import configure_logging
-from services.ingest import deadletter_queries, metrics, quality, repository
 from services.ingest.config import get_ingest_settings
 from services.ingest.csv_upload.endpoints import router as csv_upload_router
-from services.ingest.deadletter_endpoints import router as dead_letter_router
-from services.ingest.endpoints import LOGS_OPENAPI, post_logs, router
+from services.ingest.deadletters import metrics as dead_letter_metrics
+from services.ingest.deadletters import repository as deadletter_queries
+from services.ingest.deadletters.endpoints import router as dead_letter_router
+from services.ingest.flush.trigger import FlushTrigger
+from services.ingest.logs.endpoints import LOGS_OPENAPI, post_logs, router
+from services.ingest.logs.schemas import IngestReply, LogEntry
+from services.ingest.outbox import metrics, repository
 from services.ingest.pull.endpoints import router as pull_jobs_router
-from services.ingest.quality_api import router as quality_router
-from services.ingest.schemas import IngestReply, LogEntry
-from services.ingest.segment_endpoints import router as segment_router
-from services.ingest.trigger import FlushTrigger
+from services.ingest.quality import service as quality
+from services.ingest.quality.endpoints import router as quality_router
+from services.ingest.segment.endpoints import router as segment_router
 from services.ingest.worker import celery_app
 
 
@@ -60,7 +63,7 @@ async def refresh_outbox_gauges(every_s: float = 5.0) -> None:
             quality.export_gauges(figures)
         with contextlib.suppress(Exception):
             async with get_engine().connect() as conn:
-                metrics.DEAD_LETTERS_OPEN.set(await deadletter_queries.open_count(conn))
+                dead_letter_metrics.DEAD_LETTERS_OPEN.set(await deadletter_queries.open_count(conn))
         await asyncio.sleep(every_s)
 
 

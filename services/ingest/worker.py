@@ -9,5 +9,10 @@ settings = get_ingest_settings()
 celery_app = create_celery(
     "mindlake-ingest",
     settings,
-    imports=("services.ingest.tasks",),
+    imports=(
+        "services.ingest.flush.tasks",
+        "services.ingest.deadletters.tasks",
+        "services.ingest.pull.tasks",
+        "services.ingest.subjects.tasks",
+    ),
 )

@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from libs.common.auth import Scope
 from libs.common.db import get_engine
-from services.ingest import deadletter, tasks
+from services.ingest.deadletters import service as deadletter
+from services.ingest.deadletters import tasks
 from tests import factories
 from tests.compliance.conftest import make_key
 

@@ -24,7 +24,7 @@ from libs.common.lake import Lake
 from libs.common.subjects import subject_key
 from services.compliance.retention import repository as retention_repository
 from services.compliance.retention.service import run_retention
-from services.ingest.raw_table import SCHEMA, RawEventsTable
+from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
 from tests.compliance.test_worker import start_worker
 
 DEFAULT_DAYS = {

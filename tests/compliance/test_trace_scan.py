@@ -33,7 +33,7 @@ from services.compliance.verification.needles import Matcher, Needles, needles_f
 from services.compliance.verification.redis import message_bodies
 from services.compliance.verification.report import ScanReport, search_column
 from services.compliance.verification.scan import scan
-from services.ingest.raw_table import SCHEMA, RawEventsTable
+from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
 
 SECRET = "I keep dreaming about the lighthouse on Harrow Point every single night"
 ACCENTED = "Le café près de la gare sentait la cannelle et la pluie"

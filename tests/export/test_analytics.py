@@ -29,7 +29,7 @@ from libs.common.subjects import subject_key
 from services.export.analytics import reports
 from services.export.analytics.endpoints import router
 from services.export.config import ExportSettings, get_export_settings
-from services.ingest.raw_table import SCHEMA, RawEventsTable
+from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
 
 MONTH = (2024, 3)
 

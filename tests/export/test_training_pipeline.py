@@ -26,7 +26,7 @@ from libs.common.lake import Lake
 from libs.common.lake_crypto import encrypt_values
 from libs.common.subjects import subject_key
 from services.export.training import ExportResult, ExportSpec, run_training_export
-from services.ingest.raw_table import SCHEMA, RawEventsTable
+from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 DAY = T0.date()

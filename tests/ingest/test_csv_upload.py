@@ -315,7 +315,7 @@ async def test_unclosed_quote_and_non_utf8(csv_client: Any, lake_settings: Any) 
 
 
 async def test_uploads_feed_the_quality_report(csv_client: Any) -> None:
-    from services.ingest import quality
+    from services.ingest.quality import service as quality
 
     t = tenant()
     await upload(csv_client, BAD_CSV.encode(), t)

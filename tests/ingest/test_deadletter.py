@@ -18,10 +18,12 @@ from sqlalchemy import text
 from libs.common.contracts import TaskName, beat_schedule
 from libs.common.db import get_engine
 from libs.common.settings import get_settings
-from services.ingest import deadletter, schemas, tasks
-from services.ingest import service as ingest_service
 from services.ingest.config import get_ingest_settings
-from services.ingest.deadletter_scrub import scrub_pending
+from services.ingest.deadletters import service as deadletter
+from services.ingest.deadletters import tasks
+from services.ingest.deadletters.scrub import scrub_pending
+from services.ingest.logs import schemas
+from services.ingest.logs import service as ingest_service
 from tests import factories
 
 EMAIL = "jane.doe.dl@example.com"

@@ -16,10 +16,10 @@ from libs.common.crypto import DataKeys, get_data_keys, is_encrypted
 from libs.common.db import get_engine, one_shot_engine
 from libs.common.lake import Lake
 from libs.common.subjects import subject_key
-from services.ingest import repository
-from services.ingest.flush import flush_outbox
-from services.ingest.maintenance import compact
-from services.ingest.raw_table import RawEventsTable
+from services.ingest.flush.maintenance import compact
+from services.ingest.flush.raw_table import RawEventsTable
+from services.ingest.flush.service import flush_outbox
+from services.ingest.outbox import repository
 from tests import factories
 from tests.ingest.lake_scan import all_keys, decrypted_rows, find, stored_rows
 
@@ -325,7 +325,7 @@ async def test_a_tombstone_written_while_a_batch_is_built_still_refuses_it(
 ) -> None:
     gone, kept = f"u_race_{uuid.uuid4().hex[:8]}", f"u_stay_{uuid.uuid4().hex[:8]}"
     await post(client, [factories.mood(user_id=gone), factories.mood(user_id=kept)])
-    from services.ingest import flush
+    from services.ingest.flush import service as flush
 
     original = flush.build_batch
 
@@ -370,6 +370,6 @@ async def test_lake_objects_round_trip(lake_settings: Any) -> None:
 
 
 def test_stats_only_on_safe_columns() -> None:
-    from services.ingest.raw_table import STATS_COLUMNS
+    from services.ingest.flush.raw_table import STATS_COLUMNS
 
     assert set(STATS_COLUMNS.split(",")) == {"event_time", "received_at", "flush_batch"}

@@ -21,8 +21,8 @@ from libs.common.db import get_engine
 from libs.common.settings import get_settings
 from libs.common.subjects import subject_key
 from libs.common.validation import NUL_STAND_IN
-from services.ingest import deadletter
-from services.ingest.segment import CALLS
+from services.ingest.deadletters import service as deadletter
+from services.ingest.segment.service import CALLS
 from tests import factories
 from tests.ingest.test_deadletter import admin, dl_client, stored
 

@@ -171,7 +171,7 @@ async def test_postgres_job_lands_new_rows_exactly_once(
     stored = stored_rows(lake, table_path(job["name"]))
     assert all(is_encrypted(r["record"]) for r in stored)  # a known user's: sealed with their key
     assert (await job_row(job["id"]))["cursor"]["t"] == "datetime"
-    from services.ingest import quality
+    from services.ingest.quality import service as quality
 
     async with get_engine().connect() as conn:
         figures = {(f.source, f.data_type): f for f in await quality.report(conn)}

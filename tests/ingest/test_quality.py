@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from libs.common.auth import Scope, create_key
 from libs.common.db import get_engine, session_maker
-from services.ingest import quality
+from services.ingest.quality import service as quality
 from tests import factories
 
 

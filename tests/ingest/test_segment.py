@@ -27,7 +27,7 @@ from sqlalchemy import text
 from libs.common.auth import Scope, create_key
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
-from services.ingest.flush import flush_outbox
+from services.ingest.flush.service import flush_outbox
 from tests.ingest.lake_scan import all_keys, decrypted_rows, find
 
 REPO = Path(__file__).resolve().parents[2]

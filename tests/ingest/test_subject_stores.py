@@ -30,11 +30,11 @@ from libs.common.subject_rights import (
 )
 from libs.common.subjects import subject_key
 from services.ingest.config import IngestSettings
-from services.ingest.flush import flush_outbox
+from services.ingest.flush.raw_table import SCHEMA, RawEventsTable
+from services.ingest.flush.service import flush_outbox
 from services.ingest.pull.runner import run_pull
-from services.ingest.raw_table import SCHEMA, RawEventsTable
-from services.ingest.subject_stores import HANDLERS, NO_SUBJECT_DATA
-from services.ingest.subject_text import holds_id, mentions
+from services.ingest.subjects.stores import HANDLERS, NO_SUBJECT_DATA
+from services.ingest.subjects.text import holds_id, mentions
 from tests import factories
 from tests.ingest.lake_scan import find, lake_texts
 

@@ -17,12 +17,13 @@ from libs.common.auth import TENANT_RE
 from libs.common.db import get_engine
 from libs.common.errors import Unprocessable
 from libs.common.lake import Lake
-from services.ingest import deadletter, quality
 from services.ingest.config import IngestSettings
 from services.ingest.csv_upload import metrics, repository, tables
 from services.ingest.csv_upload.datatypes import DATA_TYPES, RULES, DataType
 from services.ingest.csv_upload.schemas import RuleReport, UploadReport
 from services.ingest.csv_upload.spool import Spooled
+from services.ingest.deadletters import service as deadletter
+from services.ingest.quality import service as quality
 
 if TYPE_CHECKING:
     from services.ingest.csv_upload import pipeline

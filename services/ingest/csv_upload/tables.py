@@ -2,8 +2,8 @@
 
 `raw/tenants/<tenant>/interactions` (partitioned by event date) and `.../items`. Rows land by
 a Delta MERGE on `row_key` (a hash of the tenant and the row's natural key), so a re-upload,
-or an upload retried after a crash half-way, never lands a row twice. As in raw_table.py, only
-non-identifying columns get file statistics: no user id is copied into `_delta_log`.
+or an upload retried after a crash half-way, never lands a row twice. As in flush/raw_table.py,
+only non-identifying columns get file statistics: no user id is copied into `_delta_log`.
 """
 
 from __future__ import annotations

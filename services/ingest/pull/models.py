@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.ingest.models import Base
+from services.ingest.db import Base
 
 
 class PullJob(Base):

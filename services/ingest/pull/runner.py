@@ -23,9 +23,9 @@ from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from libs.common.lake_crypto import subjects_in
 from libs.common.lake_locks import JobBusy, pull_job_locked
-from services.ingest import metrics, quality
-from services.ingest import repository as ingest_repository
 from services.ingest.config import IngestSettings
+from services.ingest.flush import metrics
+from services.ingest.outbox import repository as ingest_repository
 from services.ingest.pull import repository
 from services.ingest.pull.addresses import HostPolicy
 from services.ingest.pull.credentials import SecretsUnreadable, revealed_source
@@ -34,6 +34,7 @@ from services.ingest.pull.source_files import fetch_files
 from services.ingest.pull.source_http import fetch_http
 from services.ingest.pull.source_postgres import fetch_postgres
 from services.ingest.pull.table import PulledTable, build_rows, encrypt_records
+from services.ingest.quality import service as quality
 
 log = structlog.get_logger(__name__)
 

@@ -3,7 +3,7 @@
 Each run appends in one commit whose commit info carries the run id and the job's new
 position (cursor or files taken): rows and position become durable together, so after a crash
 between the commit and the Postgres update the next run takes the position from the table.
-Only non-identifying columns get file statistics (see raw_table.py for why). A record whose
+Only non-identifying columns get file statistics (see flush/raw_table.py for why). A record whose
 user is known (`subject_field`) is encrypted with that user's data key, like raw events'
 free text; a record of an erased user is not landed.
 """

@@ -1,0 +1,1 @@
+"""The durable outbox: accepted entries, flush batches and known identifiers, and their queries."""

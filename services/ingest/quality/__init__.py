@@ -1,0 +1,1 @@
+"""Data-quality figures per source and data type, kept per day."""
