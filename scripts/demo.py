@@ -42,6 +42,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from libs.common.lake_tables import RAW_EVENTS
 from scripts.demo_env import LOG_DIR, RUN_FILE, Infra, Proc, free_port, start_infra
 from scripts.simulate import batches, generate_day
 from services.consent.ledger.schemas import USER_ID_PATTERN
@@ -185,7 +186,7 @@ def raw_table(infra: Infra) -> tuple[Any, Any, str]:
 
     settings = IngestSettings(lake_root=infra.lake_root)
     lake = Lake(settings)
-    return lake, lake.delta_table(settings.ingest_raw_table), settings.ingest_raw_table
+    return lake, lake.delta_table(RAW_EVENTS), RAW_EVENTS
 
 
 def decrypted(infra: Infra, rows: Any) -> Any:

@@ -55,7 +55,7 @@ class SubjectStore(StrEnum):
 
     Erasure and portability visit each one through its service's `subject_step` task. A
     service that adds a store adds it here and registers a handler in its
-    `subject_stores.HANDLERS`; tests/test_subject_stores.py fails until both agree, and
+    `subjects/stores.py` (HANDLERS); tests/test_subject_stores.py fails until both agree, and
     until every Postgres table is claimed by a store or declared free of user data.
     """
 

@@ -31,11 +31,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from libs.common.contracts import TaskName
+from libs.common.contracts import SubjectRequestRef, TaskName
 from libs.common.crypto import DataKeys, seal, unseal
 from libs.common.db import CommonBase, one_shot_engine
 from libs.common.lake import Lake
-from libs.common.settings import CommonSettings, get_settings
+from libs.common.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
 
@@ -311,13 +311,17 @@ async def run_step(
 
 
 def run_step_task(
-    handlers: Mapping[str, StoreHandler], request_id: str, store: str, phase: str
+    handlers: Mapping[str, StoreHandler],
+    settings: CommonSettings,
+    *,
+    request_id: str,
+    store: str,
+    phase: str,
 ) -> str:
-    """The body of each service's `<service>.subject_step` task: run the step, then tell
-    compliance to look at the request again."""
+    """The body of each service's `<service>.subject_step` task: run the step with that
+    service's own settings (its handlers see them as `ctx.settings`), then tell compliance
+    to look at the request again."""
     from celery import current_app
-
-    settings = get_settings()
 
     async def go() -> str:
         engine = one_shot_engine()
@@ -335,5 +339,9 @@ def run_step_task(
             await engine.dispose()
 
     status = asyncio.run(go())
-    current_app.send_task(TaskName.COMPLIANCE_SUBJECT_ADVANCE, args=[request_id])
+    current_app.send_task(
+        TaskName.COMPLIANCE_SUBJECT_ADVANCE,
+        kwargs=SubjectRequestRef(request_id=uuid.UUID(request_id)).model_dump(mode="json"),
+        expires=settings.celery_task_expires_s,
+    )
     return status

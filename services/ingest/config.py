@@ -25,7 +25,6 @@ class IngestSettings(CommonSettings):
     ingest_compact_target_file_mb: int = 128
     ingest_vacuum_retention_hours: int = 168
     ingest_dedup_window_days: int = 30  # flushed outbox rows are kept to catch late duplicates
-    ingest_raw_table: str = "raw/events"
 
     # CSV upload (services/ingest/csv_upload)
     ingest_csv_max_bytes: int = 4 * 1024**3  # the body is spooled to disk, never held in memory

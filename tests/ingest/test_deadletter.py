@@ -15,9 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import Field, TypeAdapter
 from sqlalchemy import text
 
-from libs.common.contracts import TaskName, beat_schedule
+from libs.common.contracts import TaskName
 from libs.common.db import get_engine
-from libs.common.settings import get_settings
+from libs.common.schedules import load_beat_schedule
 from services.ingest.config import get_ingest_settings
 from services.ingest.deadletters import service as deadletter
 from services.ingest.deadletters import tasks
@@ -366,5 +366,5 @@ async def test_recording_triggers_the_scrub_task_and_beat_schedules_it(
     await dl_client.post("/v1/logs", json=factories.mood(score=11))
     await asyncio.gather(*deadletter.scrub_trigger._tasks)
     assert scrub_messages() == before + 1
-    schedule = beat_schedule(get_settings(), flush_interval_s=10, compact_cron="15 3 * * *")
+    schedule = load_beat_schedule()
     assert schedule["ingest-scrub-dead-letters"]["task"] == TaskName.INGEST_SCRUB_DEAD_LETTERS

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from libs.common.crypto import DataKeys, get_data_keys, is_encrypted
 from libs.common.db import get_engine, one_shot_engine
 from libs.common.lake import Lake
+from libs.common.lake_tables import RAW_EVENTS
 from libs.common.subjects import subject_key
 from services.ingest.flush.maintenance import compact
 from services.ingest.flush.raw_table import RawEventsTable
@@ -26,7 +27,7 @@ from tests.ingest.lake_scan import all_keys, decrypted_rows, find, stored_rows
 
 async def raw_rows(settings: Any) -> list[dict[str, Any]]:
     """The raw table's rows, body and extras decrypted as a reader sees them."""
-    return await decrypted_rows(Lake(settings), settings.ingest_raw_table)
+    return await decrypted_rows(Lake(settings), RAW_EVENTS)
 
 
 async def post(client: Any, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -78,7 +79,7 @@ async def test_duplicates_across_requests_give_one_lake_row(
 async def test_partitioned_by_service_and_event_date(client: Any, lake_settings: Any) -> None:
     await post(client, [factories.mood(timestamp="2026-03-04T10:00:00Z"), factories.journal()])
     await flush_outbox(lake_settings, Lake(lake_settings))
-    table = Lake(lake_settings).delta_table(lake_settings.ingest_raw_table)
+    table = Lake(lake_settings).delta_table(RAW_EVENTS)
     assert table is not None
     assert table.metadata().partition_columns == ["service", "event_date"]
     assert any("service=mood-service/event_date=2026-03-04" in p for p in table.file_uris())
@@ -258,7 +259,7 @@ async def test_free_text_is_encrypted_at_rest(client: Any, lake_settings: Any) -
     lake = Lake(lake_settings)
 
     assert find(lake, ["lighthouse keeper", "qv7"]) == []  # data files and _delta_log alike
-    stored = stored_rows(lake, lake_settings.ingest_raw_table)
+    stored = stored_rows(lake, RAW_EVENTS)
     assert all(is_encrypted(r["body"]) for r in stored)
     assert [is_encrypted(r["extras"]) for r in stored if r["extras"]] == [True]
     everything = b"".join(lake.read_bytes(o.path) for o in lake.list("raw/events"))
@@ -348,11 +349,11 @@ async def test_compaction_keeps_rows_and_reduces_files(client: Any, lake_setting
         await post(client, [factories.mood(timestamp="2026-05-05T12:00:00Z") for _ in range(50)])
         await flush_outbox(lake_settings, Lake(lake_settings))
     lake = Lake(lake_settings)
-    before = lake.delta_table(lake_settings.ingest_raw_table)
+    before = lake.delta_table(RAW_EVENTS)
     assert before is not None
     files_before = len(before.file_uris())
     report = await compact(lake_settings, lake)
-    after = lake.delta_table(lake_settings.ingest_raw_table)
+    after = lake.delta_table(RAW_EVENTS)
     assert after is not None
     assert report.files_removed == files_before and len(after.file_uris()) == 1
     assert after.to_pyarrow_table().num_rows == 200

@@ -27,6 +27,7 @@ from sqlalchemy import text
 from libs.common.auth import Scope, create_key
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
+from libs.common.lake_tables import RAW_EVENTS
 from services.ingest.flush.service import flush_outbox
 from tests.ingest.lake_scan import all_keys, decrypted_rows, find
 
@@ -133,7 +134,7 @@ async def outbox(ids: list[str]) -> dict[str, dict[str, Any]]:
 
 async def raw_rows(settings: Any) -> list[dict[str, Any]]:
     """The raw table's rows, body and extras decrypted as a reader sees them."""
-    return await decrypted_rows(Lake(settings), settings.ingest_raw_table)
+    return await decrypted_rows(Lake(settings), RAW_EVENTS)
 
 
 @pytest.mark.parametrize("sdk", ["segment", "rudderstack"])

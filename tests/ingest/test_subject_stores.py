@@ -20,6 +20,7 @@ from libs.common.crypto import DataKeys, encrypt_text, new_key, seal
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
 from libs.common.lake_locks import JobBusy, release_pull_job_lock, take_pull_job_lock
+from libs.common.lake_tables import RAW_EVENTS
 from libs.common.subject_rights import (
     Collected,
     Phase,
@@ -106,7 +107,7 @@ async def postgres_rows(user_id: str) -> dict[str, int]:
 
 
 def raw_rows(settings: IngestSettings) -> list[dict[str, Any]]:
-    table = Lake(settings).delta_table(settings.ingest_raw_table)
+    table = Lake(settings).delta_table(RAW_EVENTS)
     return [] if table is None else table.to_pyarrow_table().to_pylist()
 
 
@@ -181,7 +182,7 @@ async def test_events_outbox_identifiers_and_dead_letters(
     alice = who["alice"]
     key = await data_key(lake_settings, alice["id"])
     secret = f"encrypted words {uuid.uuid4().hex[:12]}"
-    RawEventsTable(lake, lake_settings.ingest_raw_table).append(
+    RawEventsTable(lake, RAW_EVENTS).append(
         encrypted_row(lake_settings, alice["id"], key, {"text": secret, "mood": "calm"}),
         token=uuid.uuid4().hex,
     )
@@ -212,7 +213,7 @@ async def test_events_outbox_identifiers_and_dead_letters(
     needles = [alice["id"], alice["email"], alice["token"]]
     assert find(lake, needles)  # there before
     assert all(await postgres_rows(alice["id"]))
-    version = lake.delta_table(lake_settings.ingest_raw_table).version()  # type: ignore[union-attr]
+    version = lake.delta_table(RAW_EVENTS).version()  # type: ignore[union-attr]
 
     counts = await erase(ctx, stores)
 
@@ -236,11 +237,11 @@ async def test_events_outbox_identifiers_and_dead_letters(
     )
 
     # a second erasure finds nothing and commits nothing
-    after = lake.delta_table(lake_settings.ingest_raw_table).version()  # type: ignore[union-attr]
+    after = lake.delta_table(RAW_EVENTS).version()  # type: ignore[union-attr]
     assert after > version
     again = await erase(ctx, stores)
     assert all(v == 0 for c in again.values() for v in c.values()), again
-    assert lake.delta_table(lake_settings.ingest_raw_table).version() == after  # type: ignore[union-attr]
+    assert lake.delta_table(RAW_EVENTS).version() == after  # type: ignore[union-attr]
     assert all(not c.records for c in (await collect(ctx, stores)).values())
 
 
@@ -250,7 +251,7 @@ async def test_events_of_an_erased_key_are_collected_without_their_text(
     user = f"u_gone_{uuid.uuid4().hex[:8]}"
     lake = Lake(lake_settings)
     rows = encrypted_row(lake_settings, user, new_key(), {"text": "lost words"})
-    RawEventsTable(lake, lake_settings.ingest_raw_table).append(rows, token=uuid.uuid4().hex)
+    RawEventsTable(lake, RAW_EVENTS).append(rows, token=uuid.uuid4().hex)
     got = await HANDLERS["ingest.raw_events"].collect(await context(lake_settings, user))
     assert [r["body"] for r in got.records] == [None] and got.texts == []
 

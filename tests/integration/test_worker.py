@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from libs.common.db import get_engine
 from libs.common.lake import Lake
+from libs.common.lake_tables import RAW_EVENTS
 from services.ingest.config import IngestSettings
 from tests import factories
 
@@ -81,7 +82,7 @@ def send_flush() -> None:
 
 
 def lake_event_ids(settings: IngestSettings) -> list[str]:
-    table = Lake(settings).delta_table(settings.ingest_raw_table)
+    table = Lake(settings).delta_table(RAW_EVENTS)
     assert table is not None
     return table.to_pyarrow_table(columns=["event_id"]).column("event_id").to_pylist()
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request
 from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.contracts import TaskName
-from libs.common.db import get_engine
+from libs.common.db import UnitOfWorkDep, get_engine
 from libs.common.errors import NotFound
 from services.compliance.config import get_compliance_settings
 from services.compliance.retention import repository as retention_repository
@@ -47,35 +47,42 @@ async def list_policies(request: Request, principal: AdminPrincipal) -> PolicyLi
 
 @router.put("/v1/retention/policies/{zone}/{data_type}", response_model=PolicyOut)
 async def set_policy(
-    request: Request, principal: AdminPrincipal, zone: Name, data_type: Name, body: PolicyUpdate
+    request: Request,
+    principal: AdminPrincipal,
+    *,
+    zone: Name,
+    data_type: Name,
+    body: PolicyUpdate,
+    uow: UnitOfWorkDep,
 ) -> PolicyOut:
     """Change how many days one kind of data is kept; the next run applies it."""
-    async with get_engine().begin() as conn:
-        policy = await retention_repository.set_days(
-            conn, zone, data_type, days=body.retention_days, updated_by=principal.key_id
-        )
+    policy = await retention_repository.set_days(
+        uow.conn, zone, data_type, days=body.retention_days, updated_by=principal.key_id
+    )
     if policy is None:
         raise NotFound(f"no retention policy for {zone}/{data_type}")
-    await _audit(
-        request, principal, AuditAction.Write, f"compliance.retention_policies/{zone}/{data_type}"
-    )
+    asset = f"compliance.retention_policies/{zone}/{data_type}"
+    uow.after_commit(lambda: _audit(request, principal, AuditAction.Write, asset))
     return PolicyOut.model_validate(policy)
 
 
 @router.post("/v1/retention/run", response_model=RunQueued, status_code=202)
-async def run_now(request: Request, principal: AdminPrincipal) -> RunQueued:
+async def run_now(request: Request, principal: AdminPrincipal, uow: UnitOfWorkDep) -> RunQueued:
     """Queue a retention run now (the worker runs it); follow it in GET /v1/retention/runs."""
-    async with get_engine().begin() as conn:
-        run_id = await retention_repository.create_run(
-            conn, trigger="manual", requested_by=principal.key_id, status="queued"
-        )
-    await _audit(request, principal, AuditAction.Write, "compliance.retention_runs")
+    run_id = await retention_repository.create_run(
+        uow.conn, trigger="manual", requested_by=principal.key_id, status="queued"
+    )
     expires = get_compliance_settings().celery_task_expires_s
-    await anyio.to_thread.run_sync(  # the Redis client blocks
-        lambda: celery_app.send_task(
+
+    def send() -> None:
+        celery_app.send_task(
             TaskName.COMPLIANCE_RETENTION, kwargs={"run_id": str(run_id)}, expires=expires
         )
+
+    uow.after_commit(
+        lambda: _audit(request, principal, AuditAction.Write, "compliance.retention_runs")
     )
+    uow.after_commit(lambda: anyio.to_thread.run_sync(send))  # the Redis client blocks
     return RunQueued(id=run_id, status="queued")
 
 

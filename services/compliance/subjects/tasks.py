@@ -6,6 +6,7 @@ from celery import shared_task
 
 from libs.common.contracts import TaskName
 from libs.common.subject_rights import run_step_task
+from services.compliance.config import get_compliance_settings
 from services.compliance.subjects.stores import HANDLERS
 
 
@@ -14,4 +15,6 @@ from services.compliance.subjects.stores import HANDLERS
 )
 def subject_step(request_id: str, store: str, phase: str) -> str:
     """One erasure/portability step of one of this service's stores (subjects/stores.py)."""
-    return run_step_task(HANDLERS, request_id, store, phase)
+    return run_step_task(
+        HANDLERS, get_compliance_settings(), request_id=request_id, store=store, phase=phase
+    )

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common import lake_tables
 from libs.common.consent import query_allowed
 from libs.common.contracts import ConsentPurpose
 from libs.common.crypto import DataKeys
@@ -25,18 +26,13 @@ from libs.common.lake import Lake, read_delta
 from libs.common.lake_crypto import decrypt_table, keys_for
 from libs.common.settings import CommonSettings
 
-RAW_EVENTS = "raw/events"
+RAW_EVENTS = lake_tables.RAW_EVENTS
 MOOD_SERVICE = "mood-service"
 EVENT_COLUMNS = ["service", "event_date", "event_type", "subject_key", "event_time"]
 
+# The columns reports read, typed as ingest writes them (nullable: an empty frame has them).
 EVENTS_SCHEMA = pa.schema(
-    [
-        pa.field("service", pa.string()),
-        pa.field("event_date", pa.date32()),
-        pa.field("event_type", pa.string()),
-        pa.field("subject_key", pa.string()),
-        pa.field("event_time", pa.timestamp("us", tz="UTC")),
-    ]
+    [lake_tables.RAW_EVENTS_SCHEMA.field(c).with_nullable(True) for c in EVENT_COLUMNS]
 )
 MOOD_SCHEMA = pa.schema(
     [

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.contracts import TaskName
-from libs.common.db import get_engine
+from libs.common.db import UnitOfWorkDep, get_engine
 from libs.common.errors import Gone, NotFound, ServiceError
 from libs.common.lake import get_lake
 from services.export.config import get_export_settings
@@ -69,7 +69,9 @@ def _check(body: ExportCreate, max_days: int) -> None:
 @router.post(
     "", status_code=202, response_model=ExportQueued, summary="Start an AI training export"
 )
-async def create_export(request: Request, body: ExportCreate, principal: Admin) -> JSONResponse:
+async def create_export(
+    request: Request, body: ExportCreate, principal: Admin, uow: UnitOfWorkDep
+) -> JSONResponse:
     settings = get_export_settings()
     _check(body, settings.export_max_days)
     spec = spec_body(
@@ -80,14 +82,15 @@ async def create_export(request: Request, body: ExportCreate, principal: Admin) 
         min_quality=body.min_quality,
         formats=list(body.formats),
     )
-    async with get_engine().begin() as conn:
-        export_id = await repository.create(conn, spec=spec, requested_by=principal.key_id)
-    await _audit(request, principal, AuditAction.Write, f"export/{export_id}")
-    await anyio.to_thread.run_sync(  # after the commit; the Redis client blocks
-        lambda: celery_app.send_task(
+    export_id = await repository.create(uow.conn, spec=spec, requested_by=principal.key_id)
+
+    def send() -> None:
+        celery_app.send_task(
             TaskName.EXPORT_RUN, args=[str(export_id)], expires=settings.celery_task_expires_s
         )
-    )
+
+    uow.after_commit(lambda: _audit(request, principal, AuditAction.Write, f"export/{export_id}"))
+    uow.after_commit(lambda: anyio.to_thread.run_sync(send))  # the Redis client blocks
     url = f"/v1/exports/{export_id}"
     queued = ExportQueued(id=export_id, status=Status.QUEUED, status_url=url)
     return JSONResponse(queued.model_dump(mode="json"), status_code=202, headers={"Location": url})

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import polars as pl
 from pyarrow import fs
 
+from libs.common import lake_tables
 from libs.common.lake import Lake, read_delta
 
-TENANTS_PREFIX = "raw/tenants"
+TENANTS_PREFIX = lake_tables.TENANTS
 INTERACTION_COLUMNS = [
     "row_key",
     "user_id",
@@ -35,7 +36,7 @@ class Source:
 
 
 def tenant_table(tenant: str, data_type: str) -> str:
-    return f"{TENANTS_PREFIX}/{tenant}/{data_type}"
+    return lake_tables.tenant_table(tenant, data_type)
 
 
 def tenant_dirs(lake: Lake) -> list[str]:

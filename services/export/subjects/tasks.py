@@ -6,6 +6,7 @@ from celery import shared_task
 
 from libs.common.contracts import TaskName
 from libs.common.subject_rights import run_step_task
+from services.export.config import get_export_settings
 from services.export.subjects.stores import HANDLERS
 
 
@@ -14,4 +15,6 @@ from services.export.subjects.stores import HANDLERS
 )
 def subject_step(request_id: str, store: str, phase: str) -> str:
     """One erasure/portability step of this service's stores (subjects/stores.py)."""
-    return run_step_task(HANDLERS, request_id, store, phase)
+    return run_step_task(
+        HANDLERS, get_export_settings(), request_id=request_id, store=store, phase=phase
+    )

@@ -14,10 +14,11 @@ from typing import Any
 
 import orjson
 
+from libs.common import lake_tables
 from services.export.training import crisis, dedupe, quality, split, tags, writer
 
 MANIFEST_VERSION = 1
-RAW_EVENTS = "raw/events"
+RAW_EVENTS = lake_tables.RAW_EVENTS
 
 
 def schema_hash() -> str:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, WriterProperties, write_deltalake
 
+from libs.common import lake_tables
 from libs.common.lake import Lake
 
 UPLOAD_KEY = "mindlake.csv_upload"
@@ -73,11 +74,11 @@ SPECS = {
 
 
 def table_path(tenant: str, data_type: str) -> str:
-    return f"raw/tenants/{tenant}/{data_type}"
+    return lake_tables.tenant_table(tenant, data_type)
 
 
 def quarantine_path(tenant: str, data_type: str, upload_id: str) -> str:
-    return f"raw/quarantine/{tenant}/{data_type}/{upload_id}.parquet"
+    return lake_tables.quarantine_file(tenant, data_type, upload_id)
 
 
 @dataclass(frozen=True)

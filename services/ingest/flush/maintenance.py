@@ -9,6 +9,7 @@ import structlog
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from libs.common.lake_locks import raw_events_locked
+from libs.common.lake_tables import RAW_EVENTS
 from services.ingest.config import IngestSettings
 from services.ingest.outbox import repository
 
@@ -28,7 +29,7 @@ async def compact(settings: IngestSettings, lake: Lake) -> CompactionReport:
     engine = one_shot_engine(settings.database_url)
     try:
         async with engine.connect() as owner, raw_events_locked(owner):
-            table = lake.delta_table(settings.ingest_raw_table)
+            table = lake.delta_table(RAW_EVENTS)
             if table is None:
                 return CompactionReport(0, 0, 0, None)
             metrics = table.optimize.compact(

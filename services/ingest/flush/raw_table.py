@@ -17,29 +17,13 @@ import pyarrow as pa
 from deltalake import CommitProperties, WriterProperties, write_deltalake
 
 from libs.common.lake import Lake
+from libs.common.lake_tables import RAW_EVENTS, RAW_EVENTS_PARTITIONS, RAW_EVENTS_SCHEMA
 
 TOKEN_KEY = "mindlake.flush_token"  # noqa: S105 - a commit-info key, not a secret
 RECOVERY_HISTORY_DEPTH = 500  # commits searched for a crashed batch; only flushes append
 STATS_COLUMNS = "event_time,received_at,flush_batch"
-PARTITION_BY = ["service", "event_date"]
-
-SCHEMA = pa.schema(
-    [
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("service", pa.string(), nullable=False),
-        pa.field("event_date", pa.date32(), nullable=False),
-        pa.field("event_type", pa.string(), nullable=False),
-        pa.field("user_id", pa.string(), nullable=False),
-        # Keyed hash of user_id: erasure deletes by it, so no raw id enters the table log.
-        pa.field("subject_key", pa.string(), nullable=False),
-        pa.field("event_time", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("received_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("body", pa.string(), nullable=False),  # JSON of the typed fields, PII scrubbed
-        pa.field("extras", pa.string(), nullable=True),  # JSON of unknown fields, PII scrubbed
-        pa.field("pii_findings", pa.int32(), nullable=False),
-        pa.field("flush_batch", pa.int64(), nullable=False),
-    ]
-)
+PARTITION_BY = RAW_EVENTS_PARTITIONS
+SCHEMA = RAW_EVENTS_SCHEMA  # libs/common/lake_tables.py: export and compliance read it too
 
 TABLE_CONFIGURATION = {
     "delta.dataSkippingStatsColumns": STATS_COLUMNS,
@@ -57,7 +41,7 @@ class Landed:
 
 
 class RawEventsTable:
-    def __init__(self, lake: Lake, path: str = "raw/events") -> None:
+    def __init__(self, lake: Lake, path: str = RAW_EVENTS) -> None:
         self.lake = lake
         self.path = path
         self.uri = lake.uri(path)

@@ -31,6 +31,7 @@ from libs.common.crypto import get_data_keys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from libs.common.lake_locks import raw_events_locked
+from libs.common.lake_tables import RAW_EVENTS
 from libs.common.subjects import subject_key
 from services.ingest.config import IngestSettings
 from services.ingest.flush import metrics
@@ -160,7 +161,7 @@ async def flush_outbox(
     Any number of flushers may run at once; each lands the batches it claims."""
     report = FlushReport()
     engine = one_shot_engine(settings.database_url)
-    table = RawEventsTable(lake, settings.ingest_raw_table)
+    table = RawEventsTable(lake, RAW_EVENTS)
     try:
         async with engine.connect() as owner:  # this flusher's session: its locks live here
             async with engine.begin() as conn:

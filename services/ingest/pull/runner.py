@@ -30,9 +30,9 @@ from services.ingest.pull import repository
 from services.ingest.pull.addresses import HostPolicy
 from services.ingest.pull.credentials import SecretsUnreadable, revealed_source
 from services.ingest.pull.fetched import Fetched, SourceFailed
-from services.ingest.pull.source_files import fetch_files
-from services.ingest.pull.source_http import fetch_http
-from services.ingest.pull.source_postgres import fetch_postgres
+from services.ingest.pull.sources.files import fetch_files
+from services.ingest.pull.sources.http import fetch_http
+from services.ingest.pull.sources.postgres import fetch_postgres
 from services.ingest.pull.table import PulledTable, build_rows, encrypt_records
 from services.ingest.quality import service as quality
 

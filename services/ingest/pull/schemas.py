@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from libs.common import lake_tables
 from libs.common.validation import NUL, PgText
 from services.ingest.pull.schedule import valid_cron
 
@@ -255,4 +256,4 @@ def masked_source(stored: dict[str, Any]) -> dict[str, Any]:
 
 def table_path(job_name: str) -> str:
     """Where a job's rows land, under the lake root."""
-    return f"raw/pulled/{job_name}"
+    return lake_tables.pulled_table(job_name)

@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from libs.common.lake import Lake
 from libs.common.subject_rights import Collected, SubjectContext
-from services.ingest.pull.source_files import FORMATS, parse
+from services.ingest.pull.sources.files import FORMATS, parse
 from services.ingest.subjects.text import holds_id, strings_in
 
 TAKEN_FILES = text(

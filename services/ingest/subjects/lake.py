@@ -22,8 +22,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from libs.common import lake_tables
 from libs.common.lake import Lake, delta_tables
 from libs.common.lake_locks import pull_job_locked, raw_events_locked
+from libs.common.lake_tables import RAW_EVENTS
 from libs.common.subject_rights import Collected, SubjectContext
 from services.ingest.config import IngestSettings, get_ingest_settings
 from services.ingest.csv_upload import repository as csv_repository
@@ -37,9 +39,7 @@ from services.ingest.subjects.text import (
 )
 from services.ingest.subjects.unkeyed import purge_unkeyed, unkeyed_rows
 
-TENANTS = "raw/tenants"
-PULLED = "raw/pulled"
-QUARANTINE = "raw/quarantine"
+TENANTS, PULLED, QUARANTINE = lake_tables.TENANTS, lake_tables.PULLED, lake_tables.QUARANTINE
 SUBJECT_KEY_RE = re.compile(r"^[0-9a-f]{16,64}$")
 EVENT_COLUMNS = ["event_id", "service", "event_type", "event_time", "received_at", "body", "extras"]
 
@@ -138,7 +138,7 @@ class RawEventsStore:
         settings = ctx.settings
         if not isinstance(settings, IngestSettings):  # a worker's common settings
             settings = get_ingest_settings()
-        return settings.ingest_raw_table
+        return RAW_EVENTS
 
     async def collect(self, ctx: SubjectContext) -> Collected:
         return await asyncio.to_thread(self._collect, ctx)

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from libs.common.contracts import TaskName
 from libs.common.subject_rights import run_step_task
+from services.ingest.config import get_ingest_settings
 from services.ingest.subjects.stores import HANDLERS
 
 
@@ -14,4 +15,6 @@ from services.ingest.subjects.stores import HANDLERS
 )
 def subject_step(request_id: str, store: str, phase: str) -> str:
     """Collect or erase one user's data in one ingest store (subjects/stores.HANDLERS)."""
-    return run_step_task(HANDLERS, request_id, store, phase)
+    return run_step_task(
+        HANDLERS, get_ingest_settings(), request_id=request_id, store=store, phase=phase
+    )
