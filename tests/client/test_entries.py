@@ -25,7 +25,7 @@ from mindlake_client.encoding import encode_entry
 from mindlake_client.entries import ENTRY_TYPES, LogEntry
 from pydantic import BaseModel
 
-from services.ingest import schemas
+from services.ingest.logs import schemas
 
 # The ingest services the client has no typed entry for, and why.
 NOT_OFFERED = {
