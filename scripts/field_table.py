@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, get_args
 
-from services.ingest.logs.actions import ActionEntry
+from services.ingest.logs.actions import ActionEntry, action_of
 from services.ingest.logs.fields import EntryBase
 from services.ingest.logs.schemas import COMMON_FIELDS, ENTRY_TYPES
 
@@ -21,6 +21,13 @@ PAGE = Path(__file__).resolve().parents[1] / "docs" / "ingest.md"
 START, END = "<!-- fields:start -->", "<!-- fields:end -->"
 # Services that share a body are one row.
 SAME_BODY = {"ai-service": "lyfbot-service"}
+# For each service whose entries have an `action`: an event_type that names one (the table's
+# example; `event_types` refuses one that names none).
+ACTION_EVENT_TYPES = {
+    "auth-service": "user.login",
+    "community-service": "post_created",
+    "payment-service": "charge.refunded",
+}
 
 
 def type_of(spec: dict[str, Any]) -> str:
@@ -58,16 +65,21 @@ def type_of(spec: dict[str, Any]) -> str:
 
 def field_cell(model: type[EntryBase], name: str, spec: dict[str, Any]) -> str:
     shown = f"**{name}**" if name in model.FREE_TEXT else name
+    if name == "action" and issubclass(model, ActionEntry):
+        shown += " (unless the event_type names one)"
     top_level = model.identifier_slots.__func__ is EntryBase.identifier_slots.__func__  # type: ignore[attr-defined]
     note = " (keyed hash)" if top_level and name in model.IDENTIFIERS else ""
     return f"{shown}: {type_of(spec)}{note}"
 
 
-def event_types(model: type[EntryBase]) -> str:
+def event_types(service: str, model: type[EntryBase]) -> str:
     if "type" in model.model_fields:  # Segment: event_type is the message type
         return "the `type`: " + "/".join(get_args(model.model_fields["type"].annotation))
     if issubclass(model, ActionEntry):
-        return "any; one naming an action sets `action` (e.g. `user.login`)"
+        example = ACTION_EVENT_TYPES[service]
+        if action_of(example, model.ACTIONS) is None:
+            raise ValueError(f"{service}: {example!r} names no action; pick one that does")
+        return f"any; one naming an action sets `action` (e.g. `{example}`)"
     return "any (default `log`)"
 
 
@@ -95,9 +107,8 @@ def render() -> str:
             may.append(f"{names[0]} also " + "; ".join(field_cell(other, n, own[n]) for n in extra))
         if model.identifier_slots.__func__ is not EntryBase.identifier_slots.__func__:  # type: ignore[attr-defined]
             may.append("identifying traits and `context.ip` land as keyed hashes (see below)")
-        rows.append(
-            f"| {label} | {event_types(model)} | {'; '.join(must) or '—'} | {'; '.join(may)} |"
-        )
+        kinds = event_types(service, model)
+        rows.append(f"| {label} | {kinds} | {'; '.join(must) or '—'} | {'; '.join(may)} |")
     return "\n".join(rows) + "\n"
 
 

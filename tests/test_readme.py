@@ -64,6 +64,14 @@ def test_every_client_setting_is_documented() -> None:
     assert missing == []
 
 
+def test_every_documented_setting_exists() -> None:
+    services, _, client = SETTINGS_PAGE.partition("## The Python client")
+    read = {f"MINDLAKE_{n.upper()}" for settings in EVERY_SETTINGS for n in settings.model_fields}
+    by_client = {f"MINDLAKE_{n.upper()}" for n in ["url", "api_key", "spill_dir", *_ENV_FIELDS]}
+    assert [name for name in setting_rows(services) if name not in read] == []
+    assert [name for name in setting_rows(client) if name not in by_client] == []
+
+
 def test_every_documented_setting_has_a_default() -> None:
     rows = setting_rows(SETTINGS_PAGE)
     assert len(rows) > 100
