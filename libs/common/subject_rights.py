@@ -324,7 +324,7 @@ def run_step_task(
     from celery import current_app
 
     async def go() -> str:
-        engine = one_shot_engine()
+        engine = one_shot_engine(settings.database_url)
         try:
             return await run_step(
                 engine,
