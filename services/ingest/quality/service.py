@@ -17,26 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.ingest.logs.schemas import SERVICES, Rejection
+from services.ingest.quality import repository
 from services.ingest.quality.metrics import COMPLETENESS, FRESHNESS, UNIQUENESS, VALIDITY
-
-UPSERT = """
-INSERT INTO ingest.quality_daily
-    (day, source, data_type, accepted, rejected, duplicate, fields_declared, fields_filled,
-     last_seen_at)
-VALUES (:day, :source, :data_type, :accepted, :rejected, :duplicate, :fields_declared,
-        :fields_filled, :last_seen_at)
-ON CONFLICT (day, source, data_type) DO UPDATE SET
-    accepted = quality_daily.accepted + EXCLUDED.accepted,
-    rejected = quality_daily.rejected + EXCLUDED.rejected,
-    duplicate = quality_daily.duplicate + EXCLUDED.duplicate,
-    fields_declared = quality_daily.fields_declared + EXCLUDED.fields_declared,
-    fields_filled = quality_daily.fields_filled + EXCLUDED.fields_filled,
-    last_seen_at = greatest(quality_daily.last_seen_at, EXCLUDED.last_seen_at)
-"""
 
 
 @dataclass
@@ -79,19 +64,17 @@ class QualityRecorder:
         pending, self.tallies = self.tallies, {}
         try:
             for (day, source, data_type), t in pending.items():
-                await conn.execute(
-                    text(UPSERT),
-                    {
-                        "day": day,
-                        "source": source,
-                        "data_type": data_type,
-                        "accepted": t.accepted,
-                        "rejected": t.rejected,
-                        "duplicate": t.duplicate,
-                        "fields_declared": t.fields_declared,
-                        "fields_filled": t.fields_filled,
-                        "last_seen_at": t.last_seen_at,
-                    },
+                await repository.add_tally(
+                    conn,
+                    day=day,
+                    source=source,
+                    data_type=data_type,
+                    accepted=t.accepted,
+                    rejected=t.rejected,
+                    duplicate=t.duplicate,
+                    fields_declared=t.fields_declared,
+                    fields_filled=t.fields_filled,
+                    last_seen_at=t.last_seen_at,
                 )
         except BaseException:
             for key, t in pending.items():  # keep them for the next try
@@ -170,17 +153,7 @@ async def report(conn: AsyncConnection, day: date | None = None) -> list[Quality
     """The day's figures per source and data type (today by default); freshness is always
     measured from the last arrival ever seen, so a silent source shows as stale."""
     day = day or datetime.now(UTC).date()
-    rows = await conn.execute(
-        text(
-            "SELECT d.source, d.data_type, d.accepted, d.rejected, d.duplicate,"
-            " d.fields_declared, d.fields_filled, s.last_seen"
-            " FROM ingest.quality_daily d JOIN ("
-            "   SELECT source, data_type, max(last_seen_at) AS last_seen"
-            "   FROM ingest.quality_daily GROUP BY source, data_type) s"
-            " USING (source, data_type) WHERE d.day = :day ORDER BY d.source, d.data_type"
-        ),
-        {"day": day},
-    )
+    rows = await repository.day_rows(conn, day)
     now = datetime.now(UTC)
     figures = []
     for r in rows:
