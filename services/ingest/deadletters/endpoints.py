@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
-from libs.common.db import get_engine
+from libs.common.db import UnitOfWorkDep, get_engine
 from libs.common.errors import Conflict, NotFound
 from libs.common.validation import PG_BIGINT_MAX, PgBigInt, PgText
 from services.ingest.config import get_ingest_settings
@@ -236,14 +236,14 @@ async def replay_dead_letters(
 
 
 @router.post("/{dead_letter_id}/discard", summary="Mark an open dead letter discarded")
-async def discard_dead_letter(_: AdminPrincipal, dead_letter_id: int) -> DeadLetterOut:
-    async with get_engine().begin() as conn:
-        status = await queries.discard(conn, _existing(dead_letter_id))
-        if status is None:
-            raise NotFound(f"no dead letter {dead_letter_id}")
-        if status == "replayed":
-            raise Conflict(f"dead letter {dead_letter_id} was replayed; it cannot be discarded")
-        row = await queries.get(conn, dead_letter_id)
-    await _refresh_open_gauge()
-    assert row is not None
+async def discard_dead_letter(
+    _: AdminPrincipal, dead_letter_id: int, uow: UnitOfWorkDep
+) -> DeadLetterOut:
+    status = await queries.discard(uow.conn, _existing(dead_letter_id))
+    row = await queries.get(uow.conn, dead_letter_id)
+    if status is None or row is None:
+        raise NotFound(f"no dead letter {dead_letter_id}")
+    if status == "replayed":
+        raise Conflict(f"dead letter {dead_letter_id} was replayed; it cannot be discarded")
+    uow.after_commit(_refresh_open_gauge)  # counts what is committed
     return _out(row)
