@@ -9,13 +9,10 @@ readable; another user's portability archive holds all their events.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import io
-import time
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,195 +20,35 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from redis.asyncio import Redis
-from sqlalchemy import text
 
-from libs.common.auth import Scope, create_key
 from libs.common.crypto import DataKeys
-from libs.common.db import get_engine, session_maker
+from libs.common.db import get_engine
 from libs.common.lake import Lake
 from libs.common.lake_crypto import decrypt_table
 from tests import factories
 from tests.ingest.lake_scan import find
-from tests.integration.services import lake_env, pointed_at, tails, workers
+from tests.integration.services import lake_env, workers
+from tests.integration.subject_rights_support import (
+    OPENINGS,
+    SUGGESTIONS,
+    apps,  # noqa: F401
+    post_logs,
+    s3_lake,  # noqa: F401
+    scalar,
+    unique_sentences,
+    wait_until,
+)
+from tests.integration.trace_search import postgres_hits, redis_hits
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
-SENTENCES = [
-    "The lighthouse keeper taught me to whistle through a blade of grass",
-    "I keep a jar of sea glass from every beach I walked with grandmother",
-    "Tonight the violet kayak finally felt like mine again after the storm",
-]
-
-# Replies that differ from user to user: the export drops near-duplicate pairs, and twelve
-# users with one reply would leave a single pair, picked by arrival order.
-OPENINGS = [
-    "Thank you for telling me about this.",
-    "That sounds like a heavy day to carry.",
-    "I am glad you reached out tonight.",
-    "It makes sense that this stays with you.",
-]
-SUGGESTIONS = [
-    "Would you like to try a short breathing exercise together?",
-    "Maybe writing down three small things that went well could help.",
-    "A slow walk outside might give your mind some room.",
-]
-
-
-def unique_sentences(tag: str) -> list[str]:
-    return [f"{s} ({tag})" for s in SENTENCES]
-
-
-async def admin_key() -> str:
-    async with session_maker()() as session:
-        _, key = await create_key(
-            session, name=f"e2e-{uuid.uuid4().hex[:6]}", scopes=[Scope.ADMIN], services=["*"]
-        )
-        await session.commit()
-    return key
-
-
-async def wait_until(check: Any, within_s: float, logs: dict[str, Path], what: str) -> Any:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}\n{tails(logs)}")
-
-
-async def scalar(sql: str, **params: Any) -> Any:
-    async with get_engine().connect() as conn:
-        return await conn.scalar(text(sql), params)
-
-
-# --- independent search (not the service's own scan) -----------------------------------------
-async def postgres_hits(needles: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    async with get_engine().connect() as conn:
-        tables = (
-            await conn.execute(
-                text(
-                    "SELECT table_schema, table_name FROM information_schema.tables"
-                    " WHERE table_type = 'BASE TABLE' AND table_schema NOT IN"
-                    " ('pg_catalog', 'information_schema')"
-                )
-            )
-        ).all()
-        for schema, table in tables:
-            where = " OR ".join(f"strpos(t::text, :n{i}) > 0" for i in range(len(needles)))
-            count = await conn.scalar(
-                text(f'SELECT count(*) FROM "{schema}"."{table}" t WHERE {where}'),
-                {f"n{i}": n for i, n in enumerate(needles)},
-            )
-            if count:
-                found[f"{schema}.{table}"] = int(count)
-    return found
-
-
-async def redis_hits(redis_url: str, needles: list[str]) -> list[str]:
-    redis = Redis.from_url(redis_url)
-    found = []
-    try:
-        async for key in redis.scan_iter(count=500):
-            kind = (await redis.type(key)).decode()
-            if kind == "string":
-                values = [await redis.get(key) or b""]
-            elif kind == "list":
-                values = await redis.lrange(key, 0, -1)
-            elif kind == "hash":
-                values = [k + b"=" + v for k, v in (await redis.hgetall(key)).items()]
-            elif kind in ("set", "zset"):
-                values = (
-                    list(await redis.smembers(key))
-                    if kind == "set"
-                    else [m for m, _ in await redis.zrange(key, 0, -1, withscores=True)]
-                )
-            else:
-                values = []
-            blob = key + b"\n" + b"\n".join(values)
-            blob += b"\n" + _kombu_bodies(values)
-            if any(n.encode() in blob for n in needles):
-                found.append(key.decode(errors="replace"))
-    finally:
-        await redis.aclose()
-    return found
-
-
-def _kombu_bodies(values: list[bytes]) -> bytes:
-    import base64
-
-    out = []
-    for value in values:
-        try:
-            body = orjson.loads(value).get("body")
-            out.append(base64.b64decode(body))
-        except Exception:
-            continue
-    return b"\n".join(out)
-
 
 # --- the test --------------------------------------------------------------------------------
-@pytest.fixture
-def s3_lake(s3_server: str) -> Any:
-    from services.compliance.config import ComplianceSettings
-
-    return ComplianceSettings(
-        lake_root=f"s3://mindlake-test/{uuid.uuid4().hex}",
-        s3_endpoint_url=s3_server,
-        s3_access_key_id="test",
-        s3_secret_access_key="test",
-        s3_allow_http=True,
-    )
-
-
-@pytest.fixture
-async def apps(
-    s3_lake: Any, monkeypatch: pytest.MonkeyPatch, database: str, redis_url: str
-) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
-    with pointed_at(monkeypatch, lake_env(s3_lake)):
-        from services.compliance.main import create_app as compliance_app
-        from services.consent.main import create_app as consent_app
-        from services.export.main import create_app as export_app
-        from services.ingest.main import create_app as ingest_app
-
-        key = await admin_key()
-        clients = {}
-        apps = {
-            "ingest": ingest_app(),
-            "consent": consent_app(),
-            "compliance": compliance_app(),
-            "export": export_app(),
-        }
-        contexts = [app.router.lifespan_context(app) for app in apps.values()]
-        for ctx in contexts:
-            await ctx.__aenter__()
-        try:
-            for name, app in apps.items():
-                clients[name] = httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url=f"http://{name}",
-                    headers={"Authorization": f"Bearer {key}"},
-                    timeout=60,
-                )
-            yield clients
-        finally:
-            for client in clients.values():
-                await client.aclose()
-            for ctx in reversed(contexts):
-                await ctx.__aexit__(None, None, None)
-
-
-async def post_logs(ingest: httpx.AsyncClient, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    reply = await ingest.post("/v1/logs", json={"entries": entries})
-    assert reply.status_code in (202, 207, 422), reply.text
-    body: dict[str, Any] = reply.json()
-    return body
-
-
 async def test_erasure_leaves_no_trace_and_export_holds_everything(
-    apps: dict[str, httpx.AsyncClient], s3_lake: Any, redis_url: str, tmp_path: Path
+    apps: dict[str, httpx.AsyncClient],  # noqa: F811
+    s3_lake: Any,  # noqa: F811
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     ingest, consent, compliance = apps["ingest"], apps["consent"], apps["compliance"]
     run = uuid.uuid4().hex[:8]
