@@ -25,23 +25,75 @@ scripts/demo_consent.py (consent, audit, training export, the user's rights).
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import time
 from datetime import date
 
+import httpx
+
 from scripts.demo_consent import consent_and_audit, subject_rights, training_export
-from scripts.demo_env import LOG_DIR, RUN_FILE, start_infra
+from scripts.demo_env import LOG_DIR, RUN_FILE, Infra, free_port, start_infra
 from scripts.demo_ingest import (
+    PY,
     cli,
     console,
     drain,
+    fail,
     pair_lake_with_database,
     replay,
-    start_services,
     summary,
 )
 from scripts.simulate import generate_day
+
+# The consent worker runs the compliance and export tasks too: every task module those
+# services' own workers import, so the demo cannot miss one a service adds.
+EXTRA_WORKERS = ("services.compliance.worker", "services.export.worker")
+
+
+def task_modules(*workers: str) -> list[str]:
+    return [m for w in workers for m in importlib.import_module(w).celery_app.conf.imports]
+
+
+def start_services(infra: Infra) -> dict[str, str]:
+    """The ingest, consent and compliance APIs, their workers and beat; base URL per API."""
+    ports = {name: free_port() for name in ("ingest", "consent", "compliance")}
+    for name, port in ports.items():
+        infra.spawn("api" if name == "ingest" else f"{name}-api",
+                    [PY, "-m", "uvicorn", f"services.{name}.main:app", "--host", "127.0.0.1",
+                     "--port", str(port), "--no-access-log"])  # fmt: skip
+    celery = [PY, "-m", "celery", "-A", "services.ingest.worker"]
+    infra.spawn("worker", [*celery, "worker", "-Q", "ingest", "--pool", "solo",
+                           "--hostname", "demo-ingest@%h", "--loglevel", "INFO"])  # fmt: skip
+    # Every task is a shared_task on the same broker settings: one worker takes three queues.
+    infra.spawn("consent-compliance-worker",
+                [PY, "-m", "celery", "-A", "services.consent.worker", "worker",
+                 "--include", ",".join(task_modules(*EXTRA_WORKERS)),
+                 "-Q", "consent,compliance,export",
+                 "--pool", "solo", "--hostname", "demo-consent-compliance@%h",
+                 "--loglevel", "INFO"])  # fmt: skip
+    infra.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
+                         "--schedule", str(LOG_DIR.parent / "celerybeat-schedule")])  # fmt: skip
+    bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    waiting = dict(bases)
+    deadline = time.monotonic() + 60
+    while waiting and time.monotonic() < deadline:
+        dead = [p for p in infra.procs if not p.alive()]
+        if dead:
+            fail(dead[0], "exited during start-up")
+        for name, base in list(waiting.items()):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    del waiting[name]
+            except httpx.TransportError:
+                pass
+        time.sleep(0.3)
+    if waiting:
+        name = next(iter(waiting))
+        fail(next(p for p in infra.procs if p.name in (f"{name}-api", "api")),
+             "did not answer /health in 60 s")  # fmt: skip
+    return bases
 
 
 def main() -> None:

@@ -1,9 +1,8 @@
 """The demo's first half: the services started, the day replayed, what landed in the lake.
 
-`start_services` runs the ingest, consent and compliance APIs (uvicorn), a Celery worker for
-`ingest`, one for `consent,compliance,export` and beat; `replay` posts the day over HTTP,
-`drain` waits for the outbox to land and `summary` prints what was accepted, rejected and
-landed. `console`, `cli` and `fail` are shared with scripts/demo_consent.py and scripts/demo.py.
+scripts/demo.py starts the services; `replay` posts the day over HTTP, `drain` waits for the
+outbox to land and `summary` prints what was accepted, rejected and landed. `console`, `cli`,
+`fail` and `PY` are shared with scripts/demo_consent.py and scripts/demo.py.
 """
 
 from __future__ import annotations
@@ -23,22 +22,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from libs.common.lake_tables import RAW_EVENTS
-from scripts.demo_env import LOG_DIR, Infra, Proc, free_port
+from scripts.demo_env import LOG_DIR, Infra, Proc
 from scripts.simulate import batches
 
 console = Console()
-EXTRA_TASKS = (  # the compliance and export task modules, for the consent worker to run too
-    "services.compliance.audit.tasks",
-    "services.compliance.subject_requests.tasks",
-    "services.compliance.subjects.tasks",
-    "services.compliance.retention.tasks",
-    "services.compliance.report.tasks",
-    "services.export.jobs.tasks",
-    "services.export.lineage.tasks",
-    "services.export.subjects.tasks",
-    "services.export.analytics.tasks",
-    "services.export.recsys.tasks",
-)
 PY = sys.executable
 
 
@@ -57,45 +44,6 @@ def cli(infra: Infra, *args: str) -> str:
         console.print(done.stdout + done.stderr)
         sys.exit(f"`mindlake {' '.join(args)}` failed")
     return done.stdout
-
-
-def start_services(infra: Infra) -> dict[str, str]:
-    """The ingest, consent and compliance APIs, their workers and beat; base URL per API."""
-    ports = {name: free_port() for name in ("ingest", "consent", "compliance")}
-    for name, port in ports.items():
-        infra.spawn("api" if name == "ingest" else f"{name}-api",
-                    [PY, "-m", "uvicorn", f"services.{name}.main:app", "--host", "127.0.0.1",
-                     "--port", str(port), "--no-access-log"])  # fmt: skip
-    celery = [PY, "-m", "celery", "-A", "services.ingest.worker"]
-    infra.spawn("worker", [*celery, "worker", "-Q", "ingest", "--pool", "solo",
-                           "--hostname", "demo-ingest@%h", "--loglevel", "INFO"])  # fmt: skip
-    # Every task is a shared_task on the same broker settings: one worker takes three queues.
-    infra.spawn("consent-compliance-worker",
-                [PY, "-m", "celery", "-A", "services.consent.worker", "worker",
-                 "--include", ",".join(EXTRA_TASKS), "-Q", "consent,compliance,export",
-                 "--pool", "solo", "--hostname", "demo-consent-compliance@%h",
-                 "--loglevel", "INFO"])  # fmt: skip
-    infra.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
-                         "--schedule", str(LOG_DIR.parent / "celerybeat-schedule")])  # fmt: skip
-    bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    waiting = dict(bases)
-    deadline = time.monotonic() + 60
-    while waiting and time.monotonic() < deadline:
-        dead = [p for p in infra.procs if not p.alive()]
-        if dead:
-            fail(dead[0], "exited during start-up")
-        for name, base in list(waiting.items()):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    del waiting[name]
-            except httpx.TransportError:
-                pass
-        time.sleep(0.3)
-    if waiting:
-        name = next(iter(waiting))
-        fail(next(p for p in infra.procs if p.name in (f"{name}-api", "api")),
-             "did not answer /health in 60 s")  # fmt: skip
-    return bases
 
 
 def fail(proc: Proc, what: str) -> NoReturn:
