@@ -35,8 +35,10 @@ class Scope:
     INGEST_WRITE = "ingest:write"
     ADMIN = "admin"
     AUDIT_READ = "audit:read"
+    EMBEDDING_USER = "embedding:user"  # search one user's own items (personalization)
+    EMBEDDING_RESEARCH = "embedding:research"  # search across users who granted research
 
-    ALL = (INGEST_WRITE, ADMIN, AUDIT_READ)
+    ALL = (INGEST_WRITE, ADMIN, AUDIT_READ, EMBEDDING_USER, EMBEDDING_RESEARCH)
 
 
 class ApiKeyRow(CommonBase):

@@ -19,6 +19,7 @@ class Queue(StrEnum):
     CONSENT = "consent"
     COMPLIANCE = "compliance"
     EXPORT = "export"
+    EMBEDDING = "embedding"
 
 
 class TaskName(StrEnum):
@@ -48,6 +49,17 @@ class TaskName(StrEnum):
     EXPORT_WEEKLY_SUMMARY = "export.weekly_summary"  # analytics/weekly_summaries/<YYYY>-W<ww>
     EXPORT_RECOMMENDER = "export.recommender"  # processed/recommender/<tenant>/<run>/
     EXPORT_DROP_WITHDRAWN = "export.drop_withdrawn"  # withdrawn users out of finished exports
+    EMBEDDING_SYNC = "embedding.sync"  # embed what landed in raw/events since the watermark
+    EMBEDDING_RECONCILE = "embedding.reconcile"  # weekly: add what is missing, drop the stale
+    EMBEDDING_BACKUP = "embedding.backup"  # embeddings/<model>/<date>/ in the lake
+    EMBEDDING_CONSENT_CHANGED = "embedding.consent_changed"  # consent.changed, forwarded
+    EMBEDDING_DROP_WITHDRAWN = "embedding.drop_withdrawn"  # the sweep behind the event
+    EMBEDDING_SUBJECT_STEP = "embedding.subject_step"
+
+
+# Tasks the consent worker forwards every `consent.changed` event to (payload ConsentChanged):
+# services that hold derived data react to a withdrawal without polling.
+CONSENT_SUBSCRIBERS: tuple[TaskName, ...] = (TaskName.EMBEDDING_CONSENT_CHANGED,)
 
 
 class SubjectStore(StrEnum):
@@ -74,6 +86,8 @@ class SubjectStore(StrEnum):
     EXPORT_TRAINING_DATA = "export.training_data"  # lines of training exports (by lineage)
     EXPORT_RECOMMENDER = "export.recommender"  # recommender-data runs (by subject_key)
     EXPORT_ANALYTICS_REPORTS = "export.analytics_reports"  # monthly engagement rows
+    EMBEDDING_VECTORS = "embedding.vectors"  # Qdrant points (by subject_key)
+    EMBEDDING_BACKUPS = "embedding.backups"  # embeddings/<model>/<date>/ Parquet backups
 
 
 def step_task_for(store: str) -> str:

@@ -32,6 +32,13 @@ class CommonSettings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     s3_allow_http: bool = False
 
+    # Qdrant (services/embedding; compliance's verification scan reads it too): a server URL
+    # in production; without one, qdrant-client's local mode keeps the vectors in this folder
+    # (one process at a time: libs users take a file lock around each use).
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: str = "var/qdrant"
+
     # PII: keyed hashes use this secret; plain hashes of emails or IPs are brute-forced.
     pii_hmac_key: SecretStr = SecretStr(PLACEHOLDER)
     pii_custom_patterns: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Embedding service: consented text from the lake made searchable in Qdrant, and erasable."""

@@ -1,0 +1,1 @@
+"""Embedding backends behind one interface: local MiniLM (PyTorch or ONNX), OpenAI."""

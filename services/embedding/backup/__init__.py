@@ -1,0 +1,1 @@
+"""Backups of the collections to embeddings/<model>/<date>/ and restore from them."""

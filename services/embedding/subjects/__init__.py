@@ -1,0 +1,1 @@
+"""The embedding service's stores in the erasure and portability registry."""

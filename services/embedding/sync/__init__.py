@@ -1,0 +1,1 @@
+"""Incremental runs over raw/events: watermarks, the pipeline, reconcile, withdrawals."""

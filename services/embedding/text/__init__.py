@@ -1,0 +1,1 @@
+"""What text is embedded, and how it is cut into chunks the model can take."""

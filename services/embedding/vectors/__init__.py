@@ -1,0 +1,1 @@
+"""Qdrant: collections per model, point ids and payloads, the local-mode lock."""
