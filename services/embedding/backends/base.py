@@ -40,4 +40,5 @@ class Embedder(Protocol):
 def normalized(vectors: npt.NDArray[np.floating]) -> Vectors:
     as32 = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(as32, axis=1, keepdims=True)
-    return as32 / np.maximum(norms, 1e-12)
+    unit: Vectors = as32 / np.maximum(norms, 1e-12)
+    return unit
