@@ -117,6 +117,10 @@ class Lake:
     def open_input_stream(self, rel: str) -> pa.NativeFile:
         return self.filesystem.open_input_stream(self._full(rel), compression=None)
 
+    def open_input_file(self, rel: str) -> pa.NativeFile:
+        """A seekable file (Parquet readers need one: they read the footer first)."""
+        return self.filesystem.open_input_file(self._full(rel))
+
     def move(self, src: str, dst: str) -> None:
         """Rename an object (S3: copy then delete, so readers see the old or the new one)."""
         self.filesystem.move(self._full(src), self._full(dst))

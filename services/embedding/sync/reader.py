@@ -62,7 +62,9 @@ def new_files(lake: Lake, source: str, since: int | None) -> tuple[int | None, l
         return None, []
     version = table.version()
     current = _source_files(table, source)
-    if since is not None and since >= version:
+    if since is not None and since > version:  # the table was rebuilt: start again
+        since = None
+    if since == version:
         return version, []
     before: dict[str, DataFile] = {}
     if since is not None:
@@ -80,5 +82,5 @@ def new_files(lake: Lake, source: str, since: int | None) -> tuple[int | None, l
 def read_files(lake: Lake, files: list[DataFile]) -> Iterator[tuple[DataFile, pa.Table]]:
     """Each file's rows (the columns the pipeline needs), one file at a time."""
     for file in files:
-        with lake.open_input_stream(f"{RAW_EVENTS}/{file.path}") as stream:
+        with lake.open_input_file(f"{RAW_EVENTS}/{file.path}") as stream:
             yield file, pq.read_table(stream, columns=COLUMNS)
