@@ -56,6 +56,7 @@ class Events:
         start = len(self.landed)
         ids = [f"evt-{self.tag}-{start + i:04d}" for i in range(len(rows))]
         now = datetime.now(UTC)
+        bodies = [orjson.dumps(b).decode() for *_, b in rows]
         table = pa.table(
             {
                 "event_id": ids,
@@ -66,7 +67,7 @@ class Events:
                 "subject_key": subjects,
                 "event_time": [at for _, _, at, _ in rows],
                 "received_at": [now] * len(rows),
-                "body": encrypt_values([orjson.dumps(b).decode() for *_, b in rows], subjects, keys),
+                "body": encrypt_values(bodies, subjects, keys),
                 "extras": pa.nulls(len(rows), pa.string()),
                 "pii_findings": pa.array([0] * len(rows), pa.int32()),
                 "flush_batch": pa.array([1] * len(rows), pa.int64()),

@@ -7,6 +7,7 @@ adds a user who granted later and removes one who withdrew and an event that was
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ async def test_a_long_entry_is_cut_into_overlapping_chunks_within_the_model_leng
     assert [p["chunk_index"] for p in points] == list(range(len(points)))
     assert all(p["chunks"] == len(points) for p in points)
     document = words  # a journal without title: the document is the text
-    for before, after in zip(points, points[1:], strict=False):
+    for before, after in itertools.pairwise(points):
         assert after["chunk_start"] < before["chunk_end"]  # neighbours overlap
     for p in points:
         tokens = EMBEDDER.token_spans(document[p["chunk_start"] : p["chunk_end"]])
