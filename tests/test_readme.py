@@ -16,10 +16,13 @@ from mindlake_client.config import _ENV_FIELDS
 from scripts import field_table
 from services.compliance.config import ComplianceSettings
 from services.consent.config import ConsentSettings
+from services.embedding.config import EmbeddingSettings
 from services.export.config import ExportSettings
 from services.ingest.config import IngestSettings
 
-EVERY_SETTINGS = (IngestSettings, ComplianceSettings, ConsentSettings, ExportSettings)
+EVERY_SETTINGS = (
+    IngestSettings, ComplianceSettings, ConsentSettings, ExportSettings, EmbeddingSettings
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 README_PATH = ROOT / "README.md"
@@ -28,7 +31,7 @@ README = README_PATH.read_text()
 PAGES = sorted(DOCS.rglob("*.md"))
 SETTINGS_PAGE = (DOCS / "settings.md").read_text()
 INGEST_PAGE = (DOCS / "ingest.md").read_text()
-SERVICES = ("ingest", "consent", "compliance", "export")
+SERVICES = ("ingest", "consent", "compliance", "export", "embedding")
 
 
 def documents() -> list[Path]:
