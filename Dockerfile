@@ -1,6 +1,6 @@
 # One image for every MindLake process: the ingest API (default CMD), Celery workers, beat and
 # the `mindlake` CLI (migrations, keys). docker-compose.yml picks the command per service.
-FROM python:3.11-slim
+FROM python:3.11-slim AS app
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -27,3 +27,13 @@ USER mindlake
 
 EXPOSE 8000 9400
 CMD ["uvicorn", "services.ingest.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+
+# The embedding service's image (`--target embedding`): the light image plus PyTorch CPU and
+# the local model, kept apart so the other services do not carry several hundred MB of torch.
+FROM app AS embedding
+USER root
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+    && pip install -e '.[embedding]'
+ENV HF_HUB_OFFLINE=1
+USER mindlake
+CMD ["uvicorn", "services.embedding.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

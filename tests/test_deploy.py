@@ -18,6 +18,7 @@ from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
 from services.compliance.config import ComplianceSettings
 from services.consent.config import ConsentSettings
+from services.embedding.config import EmbeddingSettings
 from services.export.config import ExportSettings
 from services.ingest.config import IngestSettings
 
@@ -37,6 +38,8 @@ APP_SERVICES = [
     "consent-worker",
     "export-api",
     "export-worker",
+    "embedding-api",
+    "embedding-worker",
 ]
 SETTINGS_FIELDS = {
     name
@@ -46,6 +49,7 @@ SETTINGS_FIELDS = {
         ConsentSettings,
         ComplianceSettings,
         ExportSettings,
+        EmbeddingSettings,
     )
     for name in settings.model_fields
 }
@@ -65,7 +69,7 @@ def interpolate(value: str) -> str:
 
 
 def dockerfile_cmd() -> list[str]:
-    match = re.search(r"^CMD (\[.*\])\s*$", DOCKERFILE, re.MULTILINE)
+    match = re.search(r"^CMD (\[.*\])\s*$", DOCKERFILE.split(" AS embedding")[0], re.MULTILINE)
     assert match, "the Dockerfile has no exec-form CMD"
     cmd: list[str] = json.loads(match.group(1))
     return cmd
@@ -78,12 +82,22 @@ def app_commands() -> list[tuple[str, list[str]]]:
 
 
 def test_the_stack_has_every_service() -> None:
-    expected = {"postgres", "redis", "minio", "minio-init", *APP_SERVICES}
+    expected = {"postgres", "redis", "minio", "minio-init", "qdrant", *APP_SERVICES}
     assert expected <= set(SERVICES)
     assert SERVICES["postgres"]["image"] == "postgres:16"
     assert SERVICES["redis"]["image"] == "redis:7"
     assert SERVICES["minio-init"]["image"].startswith("minio/mc")
     assert "mc mb" in " ".join(SERVICES["minio-init"]["entrypoint"])
+    assert SERVICES["qdrant"]["image"].startswith("qdrant/qdrant:")
+
+
+def test_the_embedding_service_runs_the_torch_image_against_the_qdrant_server() -> None:
+    for name in ("embedding-api", "embedding-worker"):
+        assert SERVICES[name]["build"] == {"context": ".", "target": "embedding"}, name
+        assert SERVICES[name]["depends_on"]["qdrant"]["condition"] == "service_healthy"
+        assert environment(SERVICES[name])["MINDLAKE_QDRANT_URL"] == "http://qdrant:6333"
+    assert re.search(r"^FROM app AS embedding$", DOCKERFILE, re.MULTILINE)
+    assert "torch==2.13.0" in DOCKERFILE
 
 
 def test_app_services_start_after_migrations_and_the_bucket() -> None:
