@@ -9,8 +9,10 @@ batches, waits until the outbox is drained into the lake and prints what landed.
 records the users' consent through the consent API, prints the rates and a bulk check, chains
 and verifies the audit log through the compliance API and shows one entry read for two
 purposes (Admin: full; Research: redacted). It runs an AI training export of the day's
-consented chat turns (`mindlake export --last-days 2`). Last, it exports one user's data (the
-portability archive) and erases another, printing the erasure receipt.
+consented chat turns (`mindlake export --last-days 2`), embeds the day's consented text into
+Qdrant (the embedding API and worker, local model, local mode in var/demo/qdrant) and runs one
+personalization search. Last, it exports one user's data (the portability archive) and erases
+another, printing the erasure receipt.
 
 Running it again replays the same day (yesterday UTC, seed 7) with the same event ids, so the
 second run shows deduplication: everything comes back `duplicate` and the lake is unchanged.
@@ -19,7 +21,8 @@ append-only, so each run adds its consent changes and audit entries to them. Log
 var/demo/logs/.
 
 The steps are in scripts/demo_ingest.py (services, replay, what landed) and
-scripts/demo_consent.py (consent, audit, training export, the user's rights).
+scripts/demo_consent.py (consent, audit, training export, the user's rights) and
+scripts/demo_embedding.py (embedding and search).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from datetime import date
 import httpx
 
 from scripts.demo_consent import consent_and_audit, subject_rights, training_export
+from scripts.demo_embedding import embed_and_search, start_embedding
 from scripts.demo_env import LOG_DIR, RUN_FILE, Infra, free_port, start_infra
 from scripts.demo_ingest import (
     PY,
@@ -125,10 +129,12 @@ def main() -> None:
         admin = cli(infra, "keys", "create", "--name", "demo-admin", "--scope", "admin", "--quiet")
         admin = admin.strip().splitlines()[-1]
         bases = start_services(infra)
+        bases["embedding"] = start_embedding(infra)
         base = bases["ingest"]
         console.print(
             f"ingest API {base}, consent API {bases['consent']}, compliance API "
-            f"{bases['compliance']}, 2 Celery workers and beat up (logs in {LOG_DIR})"
+            f"{bases['compliance']}, embedding API {bases['embedding']}, 3 Celery workers and "
+            f"beat up (logs in {LOG_DIR})"
         )
         result = replay(base, key, entries, args.batch_size)
         waited = drain(infra, base, args.timeout)
@@ -136,6 +142,7 @@ def main() -> None:
         summary(infra, result, entries)
         consent_and_audit(infra, bases, admin, entries, args.seed)
         training_export(infra)
+        embed_and_search(infra, bases["embedding"], admin, entries)
         subject_rights(bases, admin, entries)
     finally:
         if args.keep_running:

