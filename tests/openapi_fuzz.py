@@ -157,6 +157,11 @@ def export(keys: dict[str, str]) -> tuple[Any, str]:
     return _schema("services.export.main", keys["admin"])
 
 
+@pytest.fixture(scope="module")
+def embedding(keys: dict[str, str]) -> tuple[Any, str]:
+    return _schema("services.embedding.main", keys["admin"])
+
+
 def _fuzz(schema: Any, key: str) -> None:
     """Every operation through the examples, coverage and fuzzing phases; all failures are
     collected, then reported together (operation, check, curl to reproduce)."""
@@ -247,3 +252,8 @@ def test_compliance(compliance: tuple[Any, str]) -> None:
 def test_export(export: tuple[Any, str]) -> None:
     _fuzz(*export)
     _sweep(*export)
+
+
+def test_embedding(embedding: tuple[Any, str]) -> None:
+    _fuzz(*embedding)
+    _sweep(*embedding)

@@ -26,6 +26,8 @@ def test_no_service_answers_5xx_or_off_its_schema(tmp_path: Path) -> None:
     env.pop("MINDLAKE_DATABASE_URL", None)  # its conftest creates its own database
     env["MINDLAKE_REDIS_URL"] = f"redis://127.0.0.1:6379/{FUZZ_REDIS_DB}"
     env["MINDLAKE_LAKE_ROOT"] = f"file://{tmp_path / 'lake'}"
+    env["MINDLAKE_QDRANT_PATH"] = str(tmp_path / "qdrant")
+    env["HF_HUB_OFFLINE"] = "1"  # the search loads the local embedding model
     env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path / "hypothesis")  # its caches, not ./
     child = subprocess.run(
         [
@@ -47,7 +49,7 @@ def test_no_service_answers_5xx_or_off_its_schema(tmp_path: Path) -> None:
     assert child.returncode == 0, child.stdout[-30000:] + child.stderr[-5000:]
 
 
-@pytest.mark.parametrize("module", ["ingest", "consent", "compliance", "export"])
+@pytest.mark.parametrize("module", ["ingest", "consent", "compliance", "export", "embedding"])
 def test_every_operation_documents_its_problem_responses(module: str) -> None:
     """Each 4xx is problem+json (libs/common/errors.py), and the OpenAPI says so, so the fuzz
     above checks error bodies against a schema instead of FastAPI's unused 422 model."""
