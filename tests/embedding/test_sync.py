@@ -218,3 +218,23 @@ def test_point_filter_matches_any_of_several_subjects() -> None:
     condition = where.must[0]  # type: ignore[index]
     assert isinstance(condition, models.FieldCondition)
     assert condition.match == models.MatchAny(any=["a", "b"])
+
+
+async def test_the_lag_counts_versions_and_age_until_a_run_catches_up(settings: Any) -> None:
+    from services.embedding.sync.pipeline import lag
+
+    ev = Events(settings)
+    user = ev.user("lagging")
+    await set_consent({user: True})
+    ev.add(user, "journal-service", text="one entry")
+    await ev.land()
+    ev.add(user, "journal-service", text="another entry")
+    await ev.land()
+
+    behind = await lag(get_engine(), Lake(settings), settings, COLLECTION)
+    assert behind["versions"] >= 2 and behind["seconds"] >= 0
+
+    await run(settings)
+    assert await lag(get_engine(), Lake(settings), settings, COLLECTION) == {
+        "versions": 0, "seconds": 0.0,
+    }  # fmt: skip

@@ -117,6 +117,7 @@ async def sync(
     counts: Counter[str] = Counter()
     version: int | None = None
     try:
+        await lag(engine, lake, settings, collection)  # the gauges, before catching up
         for source in settings.embedding_sources:
             since = await repository.watermark(engine, source, collection)
             version, files = new_files(lake, source, since)
