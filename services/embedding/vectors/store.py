@@ -10,10 +10,11 @@ sets `MINDLAKE_QDRANT_URL`.
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 from qdrant_client import QdrantClient, models
@@ -54,9 +55,15 @@ def _file_lock(path: Path, timeout_s: float) -> Iterator[None]:
 
 
 @contextmanager
-def qdrant(settings: CommonSettings, *, lock_timeout_s: float = 60.0) -> Iterator[QdrantClient]:
+def qdrant(
+    settings: CommonSettings, *, lock_timeout_s: float = 60.0, vacuum: bool = False
+) -> Iterator[QdrantClient]:
     """A client for one unit of work. Server: one shared client per process. Local: the
-    folder opened under the lock, closed at the end (so the other process can open it)."""
+    folder opened under the lock, closed at the end (so the other process can open it).
+
+    `vacuum` (local mode, after deleting points): SQLite leaves deleted rows' bytes in free
+    pages; the collections' files are rewritten without them before the lock is released,
+    so an erased user's vectors do not linger on disk."""
     if settings.qdrant_url:
         with _clients_lock:
             client = _clients.get(settings.qdrant_url)
@@ -74,6 +81,15 @@ def qdrant(settings: CommonSettings, *, lock_timeout_s: float = 60.0) -> Iterato
             yield client
         finally:
             client.close()
+            if vacuum:
+                vacuum_local(folder)
+
+
+def vacuum_local(folder: Path) -> None:
+    """Rewrite local mode's SQLite files (call with the folder closed, under the lock)."""
+    for storage in sorted(folder.glob("collection/*/storage.sqlite")):
+        with closing(sqlite3.connect(storage)) as conn:
+            conn.execute("VACUUM")
 
 
 def is_local(client: QdrantClient) -> bool:
