@@ -97,7 +97,7 @@ async def recheck(
     withdrawn = {s for u, s in subject_of.items() if u not in allowed} - erased
     for reason, subjects in (("erased", erased), ("withdrawn", withdrawn)):
         if subjects:
-            with qdrant(settings, lock_timeout_s=_lock_s(settings)) as client:
+            with qdrant(settings, lock_timeout_s=_lock_s(settings), vacuum=True) as client:
                 counts[f"removed_{reason}"] += delete_subjects(client, collection, sorted(subjects))
             metrics.REMOVED.labels(collection, reason).inc(len(subjects))
 

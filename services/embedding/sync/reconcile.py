@@ -79,7 +79,8 @@ async def reconcile(
             await embed(engine, settings, embedder, planned, counts, source=source)
         expected = {p.id for planned in wanted.values() for p in planned}
         stale = sorted(present_ids(settings, collection) - expected)
-        with qdrant(settings, lock_timeout_s=settings.embedding_qdrant_lock_timeout_s) as client:
+        lock_s = settings.embedding_qdrant_lock_timeout_s
+        with qdrant(settings, lock_timeout_s=lock_s, vacuum=bool(stale)) as client:
             for start in range(0, len(stale), DELETE_BATCH):
                 ids: list[Any] = stale[start : start + DELETE_BATCH]
                 client.delete(
