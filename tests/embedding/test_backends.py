@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -46,10 +47,10 @@ def test_export_is_made_once_and_reused(onnx_dir: Path) -> None:
 
 def test_onnx_threads_are_set(onnx_dir: Path) -> None:
     model = onnx.load_onnx("onnx", onnx_dir=str(onnx_dir), threads=3)
-    session = model[0].auto_model.model
-    assert session.get_session_options().intra_op_num_threads == 3
-    everything = onnx.load_onnx("onnx", onnx_dir=str(onnx_dir), threads=0)
-    options = everything[0].auto_model.model.get_session_options()
+    transformer: Any = model[0]
+    assert transformer.auto_model.model.get_session_options().intra_op_num_threads == 3
+    everything: Any = onnx.load_onnx("onnx", onnx_dir=str(onnx_dir), threads=0)[0]
+    options = everything.auto_model.model.get_session_options()
     assert options.intra_op_num_threads == (os.cpu_count() or 1)
 
 
