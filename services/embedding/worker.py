@@ -18,5 +18,6 @@ celery_app = create_celery(
         "services.embedding.sync.tasks",
         "services.embedding.backup.tasks",
         "services.embedding.subjects.tasks",
+        "services.embedding.sync.consent_tasks",
     ),
 )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from celery import shared_task
+from celery import current_app, shared_task
 
 from libs.common.consent import checker
-from libs.common.contracts import ConsentChanged, TaskName
+from libs.common.contracts import CONSENT_SUBSCRIBERS, ConsentChanged, TaskName, queue_for
 from libs.common.db import one_shot_engine
 from services.consent.ledger import metrics
 
@@ -18,7 +18,17 @@ def consent_changed(**payload: Any) -> dict[str, float]:
     """The event: re-invalidate the user's cached state (idempotent; covers an API process that
     died between its commit and its own invalidation) and refresh the consent-rate gauges."""
     event = ConsentChanged.model_validate(payload)
-    return asyncio.run(_on_changed(event))
+    result = asyncio.run(_on_changed(event))
+    forward(event)
+    return result
+
+
+def forward(event: ConsentChanged) -> None:
+    """The event to every subscribing service's task (contracts.CONSENT_SUBSCRIBERS), e.g. the
+    embedding service removing a withdrawn user's vectors within the minute."""
+    body = event.model_dump(mode="json")
+    for name in CONSENT_SUBSCRIBERS:
+        current_app.send_task(name, kwargs=body, queue=queue_for(name), expires=3600)
 
 
 async def _on_changed(event: ConsentChanged) -> dict[str, float]:

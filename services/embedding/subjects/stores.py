@@ -1,0 +1,87 @@
+"""The embedding service's stores for erasure and portability (libs/common/subject_rights.py).
+
+- `embedding.vectors`: the user's Qdrant points (by subject_key) in every mindlake_
+  collection. Collect returns their payloads and vectors; erase deletes them and proves 0 left.
+- `embedding.backups`: the Parquet backups of the collections (services/embedding/backup).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from qdrant_client import QdrantClient
+
+from libs.common.contracts import SubjectStore
+from libs.common.subject_rights import Collected, StoreHandler, SubjectContext
+from services.embedding.vectors.store import (
+    delete_subjects,
+    mindlake_collections,
+    qdrant,
+    subject_filter,
+)
+
+# Tables without user data: per-source watermarks and run records (counts, no ids).
+NO_SUBJECT_DATA: tuple[str, ...] = ("embedding.watermarks", "embedding.runs")
+PAGE = 256
+
+
+def _points(client: QdrantClient, collection: str, key: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    offset: Any = None
+    while True:
+        found, offset = client.scroll(
+            collection,
+            scroll_filter=subject_filter(key),
+            limit=PAGE,
+            offset=offset,
+            with_payload=True,
+            with_vectors=True,
+        )
+        for p in found:
+            vector = p.vector if isinstance(p.vector, list) else None
+            out.append(
+                {"collection": collection, "id": str(p.id), **(p.payload or {}), "vector": vector}
+            )
+        if offset is None:
+            return out
+
+
+class VectorsStore:
+    tables: tuple[str, ...] = ()
+
+    async def collect(self, ctx: SubjectContext) -> Collected:
+        def run() -> list[dict[str, Any]]:
+            with qdrant(ctx.settings) as client:
+                return [
+                    r
+                    for c in mindlake_collections(client)
+                    for r in _points(client, c, ctx.subject_key)
+                ]
+
+        # No needles: the points hold no text and no id (snippets are read from the lake).
+        return Collected(records=await asyncio.to_thread(run))
+
+    async def erase(self, ctx: SubjectContext) -> dict[str, int]:
+        def run() -> dict[str, int]:
+            with qdrant(ctx.settings, vacuum=True) as client:
+                return {
+                    c: delete_subjects(client, c, [ctx.subject_key])
+                    for c in mindlake_collections(client)
+                }
+
+        counts = await asyncio.to_thread(run)
+        return {"points": sum(counts.values()), "collections": len(counts)}
+
+
+def _handlers() -> dict[str, StoreHandler]:
+    found: dict[str, StoreHandler] = {SubjectStore.EMBEDDING_VECTORS: VectorsStore()}
+    try:
+        from services.embedding.backup.subjects import BackupsStore
+    except ImportError:  # pragma: no cover - written by the backup part
+        return found
+    found[SubjectStore.EMBEDDING_BACKUPS] = BackupsStore()
+    return found
+
+
+HANDLERS: dict[str, StoreHandler] = _handlers()
