@@ -31,12 +31,12 @@ from services.embedding.sync.reader import new_files, read_files
 from services.embedding.vectors.store import (
     collection_name,
     delete_subjects,
-    ensure_collection,
     qdrant,
 )
+from services.embedding.vectors.writer import PointWriter
 
 Progress = Callable[[str, int, int], None]
-UPSERT_BATCH = 256
+ENCODE_GROUP = 256  # chunks encoded, then handed to the writer while the next group encodes
 
 
 def _lock_s(settings: EmbeddingSettings) -> float:
@@ -68,19 +68,23 @@ async def embed(
     present = existing_ids(settings, collection, [p.id for p in planned])
     todo = [p for p in planned if p.id not in present]
     counts["already_embedded"] += len(planned) - len(todo)
-    for start in range(0, len(todo), UPSERT_BATCH):
-        batch = todo[start : start + UPSERT_BATCH]
-        vectors = embedder.encode([p.text for p in batch])
-        points = [
-            models.PointStruct(id=p.id, vector=v.tolist(), payload=p.payload.as_payload())
-            for p, v in zip(batch, vectors, strict=True)
-        ]
-        with qdrant(settings, lock_timeout_s=_lock_s(settings)) as client:
-            ensure_collection(client, collection, embedder.info.dimension)
-            client.upsert(collection, points=points, wait=True)
-        counts["chunks"] += len(points)
-        metrics.CHUNKS.labels(collection, source).inc(len(points))
-        await recheck(engine, settings, collection, batch, counts)
+    writer = PointWriter(
+        settings, collection, embedder.info.dimension, lock_timeout_s=_lock_s(settings)
+    )
+    with writer:
+        for start in range(0, len(todo), ENCODE_GROUP):
+            group = todo[start : start + ENCODE_GROUP]
+            vectors = embedder.encode([p.text for p in group])
+            writer.submit(
+                [
+                    models.PointStruct(id=p.id, vector=v.tolist(), payload=p.payload.as_payload())
+                    for p, v in zip(group, vectors, strict=True)
+                ]
+            )
+    counts["chunks"] += len(todo)
+    metrics.CHUNKS.labels(collection, source).inc(len(todo))
+    if todo:
+        await recheck(engine, settings, collection, todo, counts)
 
 
 async def recheck(
