@@ -1,0 +1,114 @@
+"""The search: the query's vector, a filter (the user's own points, or research-consenting
+users'), Qdrant's nearest points, snippets from the lake."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anyio
+import pyarrow.compute as pc
+from qdrant_client import models
+
+from libs.common.consent import query_allowed
+from libs.common.contracts import ConsentPurpose
+from libs.common.db import get_engine
+from libs.common.lake import Lake, get_lake, read_delta
+from libs.common.lake_tables import RAW_EVENTS
+from libs.common.subjects import subject_key
+from services.embedding.backends.base import Embedder
+from services.embedding.backends.factory import backend_name, embedder_for
+from services.embedding.config import EmbeddingSettings
+from services.embedding.search.schemas import Hit, SearchIn, SearchOut
+from services.embedding.search.snippets import snippets
+from services.embedding.vectors.store import collection_name, qdrant
+
+_embedders: dict[str, Embedder] = {}
+_lock = threading.Lock()
+
+
+def _embedder(settings: EmbeddingSettings) -> Embedder:
+    """One model per process (the local model loads in the API process, once)."""
+    name = backend_name(settings)
+    with _lock:
+        if name not in _embedders:
+            _embedders[name] = embedder_for(settings)
+        return _embedders[name]
+
+
+def _lake_users(lake: Lake, sources: list[str]) -> list[str]:
+    table = lake.delta_table(RAW_EVENTS)
+    if table is None:
+        return []
+    rows = read_delta(table, ["user_id"], partitions=pc.field("service").isin(sources))
+    return [str(u) for u in pc.unique(rows.column("user_id")).to_pylist()]
+
+
+async def research_subjects(settings: EmbeddingSettings) -> list[str]:
+    """Subject keys of the embedded sources' users who grant `research` now (the consent
+    contract answers for given ids: the ids are the lake's users of those sources)."""
+    users = await anyio.to_thread.run_sync(_lake_users, get_lake(), settings.embedding_sources)
+    if not users:
+        return []
+    async with get_engine().connect() as conn:
+        allowed = await query_allowed(conn, users, ConsentPurpose.RESEARCH)
+    return sorted(subject_key(u, settings) for u in allowed)
+
+
+def _filter(body: SearchIn, subjects: list[str]) -> models.Filter:
+    must: list[Any] = [
+        models.FieldCondition(key="subject_key", match=models.MatchAny(any=subjects))
+    ]
+    if body.services:
+        must.append(models.FieldCondition(key="service", match=models.MatchAny(any=body.services)))
+    if body.since or body.until:
+        must.append(
+            models.FieldCondition(
+                key="event_time", range=models.DatetimeRange(gte=body.since, lte=body.until)
+            )
+        )
+    return models.Filter(must=must)
+
+
+def _nearest(
+    settings: EmbeddingSettings, collection: str, vector: list[float], where: models.Filter, k: int
+) -> list[Any]:
+    with qdrant(settings, lock_timeout_s=settings.embedding_qdrant_lock_timeout_s) as client:
+        if not client.collection_exists(collection):
+            return []
+        return list(
+            client.query_points(
+                collection, query=vector, query_filter=where, limit=k, with_payload=True
+            ).points
+        )
+
+
+async def search(body: SearchIn, settings: EmbeddingSettings) -> SearchOut:
+    embedder = await anyio.to_thread.run_sync(_embedder, settings)
+    collection = collection_name(embedder.info)
+    if body.scope == "personalization":
+        assert body.user_id is not None
+        subjects = [subject_key(body.user_id, settings)]
+    else:
+        subjects = await research_subjects(settings)
+    if not subjects:
+        return SearchOut(scope=body.scope, collection=collection, results=[])
+    vectors = await anyio.to_thread.run_sync(embedder.encode, [body.query])
+    found = await anyio.to_thread.run_sync(
+        _nearest, settings, collection, vectors[0].tolist(), _filter(body, subjects), body.k
+    )
+    payloads = [p.payload or {} for p in found]
+    texts = await snippets(get_engine(), get_lake(), settings, payloads)
+    personal = body.scope == "personalization"
+    results = [
+        Hit(
+            score=p.score,
+            service=pl["service"],
+            event_time=pl["event_time"],
+            chunk_index=pl["chunk_index"],
+            snippet=snippet,
+            event_id=pl["event_id"] if personal else None,
+        )
+        for p, pl, snippet in zip(found, payloads, texts, strict=True)
+    ]
+    return SearchOut(scope=body.scope, collection=collection, results=results)
