@@ -18,6 +18,7 @@ WORKERS = {
     "consent": "services.consent.worker",
     "compliance": "services.compliance.worker",
     "export": "services.export.worker",
+    "embedding": "services.embedding.worker",
 }
 
 
@@ -40,6 +41,7 @@ def clear_setting_caches() -> None:
     from libs.common import crypto, lake, settings
     from services.compliance import config as compliance_config
     from services.consent import config as consent_config
+    from services.embedding import config as embedding_config
     from services.export import config as export_config
     from services.ingest import config as ingest_config
 
@@ -51,6 +53,7 @@ def clear_setting_caches() -> None:
         consent_config.get_consent_settings,
         compliance_config.get_compliance_settings,
         export_config.get_export_settings,
+        embedding_config.get_embedding_settings,
     ):
         cached.cache_clear()
 
