@@ -3,6 +3,7 @@ and the embedding.vectors store collects and erases a user's points."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -78,3 +79,32 @@ async def test_vectors_store_collects_and_erases(settings: Any, database: str) -
     assert all(r["subject_key"] == key and len(r["vector"]) == 4 for r in collected.records)
     assert (await VectorsStore().erase(ctx))["points"] == 3
     assert count(settings, key) == 0
+
+
+async def test_a_withdrawal_reaches_the_embedding_worker(
+    settings: Any, lake_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+) -> None:  # fmt: skip
+    """consent.changed (as the consent API sends it after a withdrawal) goes to the consent
+    worker, which forwards it to the embedding worker, which deletes the user's points."""
+    from libs.common.contracts import ConsentChanged, ConsentPurpose
+    from services.consent.ledger.events import send
+    from services.consent.worker import celery_app
+    from tests.embedding.lake_support import set_consent
+    from tests.integration.services import lake_env, pointed_at, tails, workers
+
+    user = f"w-{uuid.uuid4().hex[:8]}"
+    key, kept = upsert(settings, user), upsert(settings, f"k-{uuid.uuid4().hex[:8]}")
+    await set_consent({user: False})
+    env = lake_env(lake_settings) | {"MINDLAKE_QDRANT_PATH": settings.qdrant_path}
+    event = ConsentChanged(
+        user_id=user, purposes=[ConsentPurpose.PERSONALIZATION], granted=[], at=datetime.now(UTC)
+    )
+    with pointed_at(monkeypatch, env), workers(env, tmp_path, "consent", "embedding") as logs:
+        send(celery_app, event, expires_s=60)
+        for _ in range(600):  # up to a minute: the withdrawal's promise
+            if count(settings, key) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert count(settings, key) == 0, tails(logs)
+    assert count(settings, kept) == 2
