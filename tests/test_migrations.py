@@ -20,9 +20,9 @@ from libs.common.db import get_engine
 from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
 from services.compliance.db import Base as ComplianceBase
 from services.consent.db import Base as ConsentBase
+from services.consent.ledger import models as _consent_ledger  # noqa: F401
 from services.embedding.db import Base as EmbeddingBase
 from services.embedding.sync import models as _embedding_sync  # noqa: F401
-from services.consent.ledger import models as _consent_ledger  # noqa: F401
 from services.export.db import Base as ExportBase
 from services.export.jobs import models as _export_jobs  # noqa: F401
 from services.export.lineage import models as _export_lineage  # noqa: F401

@@ -21,7 +21,11 @@ from services.export.config import ExportSettings
 from services.ingest.config import IngestSettings
 
 EVERY_SETTINGS = (
-    IngestSettings, ComplianceSettings, ConsentSettings, ExportSettings, EmbeddingSettings
+    IngestSettings,
+    ComplianceSettings,
+    ConsentSettings,
+    ExportSettings,
+    EmbeddingSettings,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
