@@ -93,7 +93,10 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
     await post_logs(ingest, [bad])
     # Consent for everyone; the erased user's history has two entries.
     for user in users:
-        change = {"purposes": {"ai_training": True, "analytics": True}, "policy_version": "v1"}
+        change = {
+            "purposes": {"ai_training": True, "analytics": True, "personalization": True},
+            "policy_version": "v1",
+        }
         assert (await consent.put(f"/v1/consent/{user}", json=change)).status_code == 200
     withdraw = {"purposes": {"ai_training": False}, "policy_version": "v1"}
     withdrawn = users[3]  # out of AI training from now on
@@ -113,8 +116,9 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
     )
     assert upload.status_code in (200, 201, 207), upload.text
 
-    env = lake_env(s3_lake)
-    with workers(env, tmp_path, "ingest", "consent", "compliance", "export", "beat") as logs:
+    env = lake_env(s3_lake) | {"MINDLAKE_QDRANT_PATH": str(tmp_path / "qdrant")}
+    names = ("ingest", "consent", "compliance", "export", "embedding", "beat")
+    with workers(env, tmp_path, *names) as logs:
         from services.ingest.worker import celery_app
 
         celery_app.send_task("ingest.flush", queue="ingest")
@@ -129,6 +133,12 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
             60, logs, "the consent backup",
         )  # fmt: skip
         celery_app.send_task("compliance.chain_audit", queue="compliance")
+        celery_app.send_task("embedding.sync", queue="embedding")
+        await wait_until(
+            lambda: scalar("SELECT count(*) > 0 FROM embedding.runs WHERE kind = 'sync'"
+                           " AND status = 'done'"),
+            300, logs, "the embedding sync",
+        )  # fmt: skip
 
         # Portability: everything about one user.
         reply = await compliance.post(f"/v1/subjects/{exported}/export")
@@ -151,7 +161,7 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
         assert len(events) == sent[exported]
         archived_text = orjson.dumps(events).decode()
         assert all(s in archived_text for s in exported_sentences)  # decrypted
-        assert len(ledger) == 2  # one entry per purpose granted
+        assert len(ledger) == 3  # one entry per purpose granted
         tampered = info["download_url"].replace("signature=", "signature=0")
         assert (await compliance.get(tampered)).status_code == 400
 
@@ -198,6 +208,7 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
         assert receipt["verification"]["traces"] == []
         assert set(receipt["stores"]) == {s for s in receipt["stores"]}  # every store reported
         assert receipt["stores"]["ingest.raw_events"]["removed"]["rows"] == sent[erased]
+        assert receipt["stores"]["embedding.vectors"]["removed"]["points"] >= len(erased_sentences)
 
         # The existing training export was rewritten without the erased user.
         training = (await apps["export"].get(f"/v1/exports/{training_id}")).json()
