@@ -30,6 +30,10 @@ EXPECTED = {
     "export-monthly-report": (TaskName.EXPORT_MONTHLY_REPORT, cron("30 4 1 * *"), 3600),
     "export-weekly-summary": (TaskName.EXPORT_WEEKLY_SUMMARY, cron("15 4 * * 1"), 3600),
     "export-recommender": (TaskName.EXPORT_RECOMMENDER, 6 * 3600.0, 3 * 3600.0),
+    "embedding-daily": (TaskName.EMBEDDING_SYNC, cron("0 2 * * *"), 3600),
+    "embedding-reconcile": (TaskName.EMBEDDING_RECONCILE, cron("30 4 * * 0"), 3600),
+    "embedding-backup": (TaskName.EMBEDDING_BACKUP, cron("30 3 * * *"), 3600),
+    "embedding-drop-withdrawn": (TaskName.EMBEDDING_DROP_WITHDRAWN, 300.0, 300.0),
 }
 
 

@@ -15,12 +15,12 @@ RUN_SECONDS = Histogram(
 )
 LAG_VERSIONS = Gauge(
     "mindlake_embedding_lag_versions",
-    "raw/events versions not yet embedded (the oldest source's watermark to the table head)",
+    "Raw events table versions not yet embedded (oldest source watermark to the head)",
     ["collection"],
 )
 LAG_SECONDS = Gauge(
     "mindlake_embedding_lag_seconds",
-    "Age of the oldest raw/events commit not yet embedded (0: up to date)",
+    "Age of the oldest raw events commit not yet embedded (0: up to date)",
     ["collection"],
 )
 VECTORS = Gauge("mindlake_embedding_vectors", "Points per collection", ["collection"])
