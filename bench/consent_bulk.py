@@ -34,6 +34,8 @@ from typing import Any
 
 import asyncpg
 
+from bench.database import scratch_database
+
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PURPOSES = ["ai_training", "analytics", "personalization", "risk_assessment", "research"]
@@ -89,23 +91,9 @@ async def main() -> None:
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/mindlake_consent_bench",
     )
     args = parser.parse_args()
-    url: str = args.database_url
-    dsn = url.replace("+asyncpg", "")
-    admin_dsn, db_name = dsn.rsplit("/", 1)
-    os.environ["MINDLAKE_DATABASE_URL"] = url  # before any libs.common settings are read
     os.environ.setdefault("MINDLAKE_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-    admin = await asyncpg.connect(f"{admin_dsn}/postgres")
-    await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{db_name}"')
-    try:
+    async with scratch_database(args.database_url) as dsn:
         await run(args, dsn)
-    finally:
-        from libs.common.db import get_engine
-
-        await get_engine().dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def run(args: argparse.Namespace, dsn: str) -> None:

@@ -34,8 +34,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import orjson
+
+from bench.database import grant, scratch_database
 
 BENCH_DIR = Path("var/bench")
 CHAT = ("lyfbot-service", "ai-service")
@@ -119,21 +120,6 @@ async def land(lake: Any, settings: Any, events: list[dict[str, Any]], batch: in
         table.append(rows.cast(SCHEMA), token=uuid.uuid4().hex)
 
 
-async def grant(dsn: str, users: list[str]) -> None:
-    granted = [u for i, u in enumerate(users) if i % 10 != 0]  # 90 %
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "INSERT INTO consent.ledger (user_id, purpose, granted, lawful_basis, "
-            "policy_version, source, actor_key_id, recorded_at) "
-            "SELECT u, 'ai_training', true, 'explicit_consent', '2026-11', 'import', 'bench', "
-            "now() FROM unnest($1::text[]) AS t(u)",
-            granted,
-        )
-    finally:
-        await conn.close()
-
-
 async def best(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, float, Any]:
     """(wall s, CPU s, result) of the fastest of `repeat` runs."""
     runs = []
@@ -162,7 +148,8 @@ async def run(args: argparse.Namespace, dsn: str, root: Path) -> None:
     lake.ensure_root()
     started = time.monotonic()
     await land(lake, settings, events, args.batch_rows)
-    await grant(dsn, sorted({e["user_id"] for e in events}))
+    users = sorted({e["user_id"] for e in events})
+    await grant(dsn, [u for i, u in enumerate(users) if i % 10 != 0], "ai_training")  # 90 %
     print(f"landed {len(events):,} events in {time.monotonic() - started:.1f} s")
     get_scrubber().scrub_many(["Warm up the model with Sarah's note."])
 
@@ -250,25 +237,13 @@ async def main() -> None:
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/mindlake_export_bench",
     )
     args = parser.parse_args()
-    url: str = args.database_url
-    dsn = url.replace("+asyncpg", "")
-    admin_dsn, db_name = dsn.rsplit("/", 1)
-    os.environ["MINDLAKE_DATABASE_URL"] = url  # before any libs.common settings are read
     os.environ.setdefault("MINDLAKE_REDIS_URL", "redis://127.0.0.1:6379/14")
     os.environ.setdefault("MINDLAKE_PII_HMAC_KEY", "bench-hmac-key-not-secret")
-
-    admin = await asyncpg.connect(f"{admin_dsn}/postgres")
-    await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{db_name}"')
     root = Path(tempfile.mkdtemp(prefix="mindlake-export-bench-"))
     try:
-        await run(args, dsn, root)
+        async with scratch_database(args.database_url) as dsn:
+            await run(args, dsn, root)
     finally:
-        from libs.common.db import get_engine
-
-        await get_engine().dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await admin.close()
         shutil.rmtree(root, ignore_errors=True)
 
 

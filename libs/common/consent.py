@@ -173,6 +173,7 @@ async def query_allowed(
 
 
 _WITHDRAWN = text("SELECT user_id FROM consent.current WHERE purpose = :purpose AND NOT granted")
+_GRANTED = text("SELECT user_id FROM consent.current WHERE purpose = :purpose AND granted")
 # consent.tombstones (`subject_key`, one row per erased user) is the same kind of contract:
 # an erased user's data is refused everywhere.
 _TOMBSTONED = text("SELECT subject_key FROM consent.tombstones WHERE subject_key = ANY(:k)")
@@ -211,6 +212,12 @@ async def consent_counts(conn: AsyncConnection) -> tuple[int, dict[str, tuple[in
 async def withdrawn(conn: AsyncConnection, purpose: ConsentPurpose) -> list[str]:
     """Every user whose current state for `purpose` is withdrawn (a row, not granted)."""
     rows = await conn.scalars(_WITHDRAWN, {"purpose": ConsentPurpose(purpose).value})
+    return list(rows.all())
+
+
+async def granted(conn: AsyncConnection, purpose: ConsentPurpose) -> list[str]:
+    """Every user who grants `purpose` now (for a search across users, not a per-id check)."""
+    rows = await conn.scalars(_GRANTED, {"purpose": ConsentPurpose(purpose).value})
     return list(rows.all())
 
 

@@ -1,6 +1,8 @@
 """Backups over the real stack (Postgres data keys, a local lake and S3, Qdrant local mode):
 backup then restore gives the same points and the same nearest neighbours; an erased user's
-rows cannot be restored; a user's rows are found and removed in every backup file."""
+rows cannot be restored; a user's rows are found and removed in every backup file. The points
+are the labelled retrieval set's documents, embedded by the real local model, and "the same
+neighbours" is checked for every labelled query."""
 
 from __future__ import annotations
 
@@ -16,42 +18,57 @@ from libs.common.crypto import DataKeys
 from libs.common.db import get_engine
 from libs.common.lake import Lake
 from libs.common.subjects import subject_key
+from services.embedding.backends.local import DIMENSION, LocalEmbedder
 from services.embedding.backup import files
 from services.embedding.backup.subjects import drop_subjects
 from services.embedding.backup.tasks import backup_all
 from services.embedding.vectors.points import point_id
 from services.embedding.vectors.store import ensure_collection, qdrant
 from tests.embedding.lake_support import embedding_settings, erase_key
+from tests.embedding.retrieval_set import DOCUMENTS, QUERIES
 
 pytestmark = pytest.mark.integration
-COLLECTION = "mindlake_test-model_4"
+COLLECTION = f"mindlake_test-model_{DIMENSION}"
+EMBEDDER = LocalEmbedder("torch", threads=1)
+USERS = 3  # document i belongs to user i % USERS
+PER_USER = len(DOCUMENTS) // USERS
+
+
+@pytest.fixture(scope="module")
+def vectors() -> tuple[list[list[float]], list[list[float]]]:
+    """The documents' and the queries' vectors, encoded once."""
+    docs = EMBEDDER.encode(list(DOCUMENTS.values())).tolist()
+    return docs, EMBEDDER.encode([q for q, _ in QUERIES]).tolist()
 
 
 @pytest.fixture
-async def world(lake_settings: Any, tmp_path: Path) -> tuple[Any, list[str]]:
+async def world(
+    lake_settings: Any, tmp_path: Path, vectors: tuple[list[list[float]], list[list[float]]]
+) -> tuple[Any, list[str]]:
     settings = embedding_settings(lake_settings, tmp_path / "qdrant")
-    users = [f"bk-{tmp_path.name}-{i}" for i in range(3)]
+    users = [f"bk-{tmp_path.name}-{i}" for i in range(USERS)]
     keys = [subject_key(u, settings) for u in users]
     async with get_engine().begin() as conn:
         await DataKeys(settings).for_subjects(conn, keys, create=True)
     with qdrant(settings) as client:
-        ensure_collection(client, COLLECTION, 4)
+        ensure_collection(client, COLLECTION, DIMENSION)
         client.upsert(COLLECTION, points=[
             models.PointStruct(
-                id=point_id("journal-service", f"e{u}{j}", 0),
-                vector=[1.0, float(u), float(j), 0.5],
-                payload={"subject_key": keys[u], "event_id": f"e{u}{j}", "model": "test-model"},
+                id=point_id("journal-service", doc, 0),
+                vector=vectors[0][i],
+                payload={"subject_key": keys[i % USERS], "event_id": doc, "model": "test-model"},
             )
-            for u in range(3) for j in range(4)
+            for i, doc in enumerate(DOCUMENTS)
         ], wait=True)  # fmt: skip
     return settings, users
 
 
-def neighbours(settings: Any) -> list[list[str]]:
+def neighbours(settings: Any, queries: list[list[float]]) -> list[list[str]]:
+    """The top 5 of every labelled query, as point ids in rank order."""
     with qdrant(settings) as client:
         return [
             [str(p.id) for p in client.query_points(COLLECTION, query=q, limit=5).points]
-            for q in ([1, 0, 0, 0], [1, 2, 3, 0.5], [0, 1, 1, 1])
+            for q in queries
         ]
 
 
@@ -67,26 +84,33 @@ def restore_cli(settings: Any, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 async def test_restore_gives_the_same_points_and_neighbours_and_skips_erased_users(
-    world: tuple[Any, list[str]], monkeypatch: pytest.MonkeyPatch
+    world: tuple[Any, list[str]],
+    vectors: tuple[list[list[float]], list[list[float]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings, users = world
-    before = neighbours(settings)
+    queries = vectors[1]
+    before = neighbours(settings, queries)
+    assert len(before) == len(QUERIES) >= 50
     written = await backup_all(get_engine(), Lake(settings), settings)
-    assert written[COLLECTION]["points"] == 12
+    assert written[COLLECTION]["points"] == len(DOCUMENTS)
     backup = files.list_backups(Lake(settings), settings.embedding_backup_prefix)[0]
     raw = Lake(settings).read_bytes(backup.path)
-    assert b"e00" not in raw  # payloads are sealed
+    assert b"sleep-insomnia" not in raw  # payloads are sealed
 
     with qdrant(settings) as client:
         client.delete_collection(COLLECTION)
-    assert "restored 12 points" in await asyncio.to_thread(restore_cli, settings, monkeypatch)
-    assert neighbours(settings) == before
+    output = await asyncio.to_thread(restore_cli, settings, monkeypatch)
+    assert f"restored {len(DOCUMENTS)} points" in output
+    assert neighbours(settings, queries) == before  # every labelled query, rank for rank
 
     await erase_key(settings, users[0])
     output = await asyncio.to_thread(restore_cli, settings, monkeypatch)
-    assert "restored 8 points" in output and "4 rows of erased users skipped" in output
+    kept = len(DOCUMENTS) - PER_USER
+    assert f"restored {kept} points" in output
+    assert f"{PER_USER} rows of erased users skipped" in output
     with qdrant(settings) as client:
-        assert client.count(COLLECTION, exact=True).count == 8
+        assert client.count(COLLECTION, exact=True).count == kept
 
 
 async def test_a_users_rows_are_dropped_from_every_backup(world: tuple[Any, list[str]]) -> None:
@@ -94,7 +118,7 @@ async def test_a_users_rows_are_dropped_from_every_backup(world: tuple[Any, list
     lake = Lake(settings)
     await backup_all(get_engine(), lake, settings)
     key = subject_key(users[1], settings)
-    assert drop_subjects(lake, settings, [key]) == 4
+    assert drop_subjects(lake, settings, [key]) == PER_USER
     assert drop_subjects(lake, settings, [key]) == 0
     for backup in files.list_backups(lake, settings.embedding_backup_prefix):
         assert key not in files.read(lake, backup.path).column("subject_key").to_pylist()

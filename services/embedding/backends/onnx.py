@@ -63,6 +63,9 @@ def _session_options(threads: int) -> Any:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or os.cpu_count() or 1
     options.inter_op_num_threads = 1
+    # Idle pool threads spin by default, burning the cores the pipeline's own work (reading,
+    # chunking, upserts on the writer thread) needs between two encodes.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

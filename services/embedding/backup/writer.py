@@ -13,20 +13,11 @@ from libs.common.crypto import DataKeys
 from libs.common.lake import Lake
 from services.embedding.backup import files
 from services.embedding.config import EmbeddingSettings
-
-PAGE = 1000
+from services.embedding.vectors.store import scroll_all
 
 
 def all_points(client: QdrantClient, collection: str) -> list[Any]:
-    points: list[Any] = []
-    offset: Any = None
-    while True:
-        page, offset = client.scroll(
-            collection, limit=PAGE, offset=offset, with_payload=True, with_vectors=True
-        )
-        points += page
-        if offset is None:
-            return points
+    return list(scroll_all(client, collection))
 
 
 async def backup_collection(

@@ -7,14 +7,12 @@ import threading
 from typing import Any
 
 import anyio
-import pyarrow.compute as pc
 from qdrant_client import models
 
-from libs.common.consent import query_allowed
+from libs.common.consent import granted
 from libs.common.contracts import ConsentPurpose
 from libs.common.db import get_engine
-from libs.common.lake import Lake, get_lake, read_delta
-from libs.common.lake_tables import RAW_EVENTS
+from libs.common.lake import get_lake
 from libs.common.subjects import subject_key
 from services.embedding.backends.base import Embedder
 from services.embedding.backends.factory import backend_name, embedder_for
@@ -36,23 +34,11 @@ def _embedder(settings: EmbeddingSettings) -> Embedder:
         return _embedders[name]
 
 
-def _lake_users(lake: Lake, sources: list[str]) -> list[str]:
-    table = lake.delta_table(RAW_EVENTS)
-    if table is None:
-        return []
-    rows = read_delta(table, ["user_id"], partitions=pc.field("service").isin(sources))
-    return [str(u) for u in pc.unique(rows.column("user_id")).to_pylist()]
-
-
 async def research_subjects(settings: EmbeddingSettings) -> list[str]:
-    """Subject keys of the embedded sources' users who grant `research` now (the consent
-    contract answers for given ids: the ids are the lake's users of those sources)."""
-    users = await anyio.to_thread.run_sync(_lake_users, get_lake(), settings.embedding_sources)
-    if not users:
-        return []
+    """Subject keys of every user who grants `research` now."""
     async with get_engine().connect() as conn:
-        allowed = await query_allowed(conn, users, ConsentPurpose.RESEARCH)
-    return sorted(subject_key(u, settings) for u in allowed)
+        users = await granted(conn, ConsentPurpose.RESEARCH)
+    return sorted(subject_key(u, settings) for u in users)
 
 
 def _filter(body: SearchIn, subjects: list[str]) -> models.Filter:

@@ -14,37 +14,29 @@ from qdrant_client import QdrantClient
 
 from libs.common.contracts import SubjectStore
 from libs.common.subject_rights import Collected, StoreHandler, SubjectContext
+from services.embedding.backup.subjects import BackupsStore
 from services.embedding.vectors.store import (
     delete_subjects,
     mindlake_collections,
     qdrant,
+    scroll_all,
     subject_filter,
 )
 
 # Tables without user data: per-source watermarks and run records (counts, no ids).
 NO_SUBJECT_DATA: tuple[str, ...] = ("embedding.watermarks", "embedding.runs")
-PAGE = 256
 
 
 def _points(client: QdrantClient, collection: str, key: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    offset: Any = None
-    while True:
-        found, offset = client.scroll(
-            collection,
-            scroll_filter=subject_filter(key),
-            limit=PAGE,
-            offset=offset,
-            with_payload=True,
-            with_vectors=True,
-        )
-        for p in found:
-            vector = p.vector if isinstance(p.vector, list) else None
-            out.append(
-                {"collection": collection, "id": str(p.id), **(p.payload or {}), "vector": vector}
-            )
-        if offset is None:
-            return out
+    return [
+        {
+            "collection": collection,
+            "id": str(p.id),
+            **(p.payload or {}),
+            "vector": p.vector if isinstance(p.vector, list) else None,
+        }
+        for p in scroll_all(client, collection, where=subject_filter(key), page=256)
+    ]
 
 
 class VectorsStore:
@@ -74,14 +66,7 @@ class VectorsStore:
         return {"points": sum(counts.values()), "collections": len(counts)}
 
 
-def _handlers() -> dict[str, StoreHandler]:
-    found: dict[str, StoreHandler] = {SubjectStore.EMBEDDING_VECTORS: VectorsStore()}
-    try:
-        from services.embedding.backup.subjects import BackupsStore
-    except ImportError:  # pragma: no cover - written by the backup part
-        return found
-    found[SubjectStore.EMBEDDING_BACKUPS] = BackupsStore()
-    return found
-
-
-HANDLERS: dict[str, StoreHandler] = _handlers()
+HANDLERS: dict[str, StoreHandler] = {
+    SubjectStore.EMBEDDING_VECTORS: VectorsStore(),
+    SubjectStore.EMBEDDING_BACKUPS: BackupsStore(),
+}

@@ -26,25 +26,17 @@ from services.embedding.sync import metrics, repository
 from services.embedding.sync.pipeline import embed, update_gauges
 from services.embedding.sync.plan import Planned, consented, decrypted, plan
 from services.embedding.sync.reader import COLUMNS
-from services.embedding.vectors.store import collection_name, qdrant
+from services.embedding.vectors.store import collection_name, qdrant, scroll_all
 
-SCROLL_PAGE = 1000
 DELETE_BATCH = 1000
 
 
 def present_ids(settings: EmbeddingSettings, collection: str) -> set[str]:
-    ids: set[str] = set()
     with qdrant(settings, lock_timeout_s=settings.embedding_qdrant_lock_timeout_s) as client:
         if not client.collection_exists(collection):
-            return ids
-        offset: Any = None
-        while True:
-            points, offset = client.scroll(
-                collection, limit=SCROLL_PAGE, offset=offset, with_payload=False, with_vectors=False
-            )
-            ids.update(str(p.id) for p in points)
-            if offset is None:
-                return ids
+            return set()
+        points = scroll_all(client, collection, with_payload=False, with_vectors=False)
+        return {str(p.id) for p in points}
 
 
 async def planned_now(

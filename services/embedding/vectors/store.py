@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 from qdrant_client import QdrantClient, models
 
@@ -133,6 +134,27 @@ def subject_filter(*subject_keys: str) -> models.Filter:
             models.FieldCondition(key="subject_key", match=models.MatchAny(any=list(subject_keys)))
         ]
     )
+
+
+def scroll_all(
+    client: QdrantClient,
+    collection: str,
+    *,
+    where: models.Filter | None = None,
+    with_payload: bool = True,
+    with_vectors: bool = True,
+    page: int = 1000,
+) -> Iterator[Any]:
+    """Every point of the collection (or of those matching `where`), a page at a time."""
+    offset: Any = None
+    while True:
+        points, offset = client.scroll(
+            collection, scroll_filter=where, limit=page, offset=offset,
+            with_payload=with_payload, with_vectors=with_vectors,
+        )  # fmt: skip
+        yield from points
+        if offset is None:
+            return
 
 
 def delete_subjects(client: QdrantClient, collection: str, subject_keys: list[str]) -> int:
