@@ -20,6 +20,7 @@ class Queue(StrEnum):
     COMPLIANCE = "compliance"
     EXPORT = "export"
     EMBEDDING = "embedding"
+    RISK = "risk"
 
 
 class TaskName(StrEnum):
@@ -55,6 +56,11 @@ class TaskName(StrEnum):
     EMBEDDING_CONSENT_CHANGED = "embedding.consent_changed"  # consent.changed, forwarded
     EMBEDDING_DROP_WITHDRAWN = "embedding.drop_withdrawn"  # the sweep behind the event
     EMBEDDING_SUBJECT_STEP = "embedding.subject_step"
+    RISK_ASSESS = "risk.assess"  # daily: features of the day, scores, interventions
+    RISK_TRAIN = "risk.train"  # monthly and on demand: train, compare, maybe promote
+    RISK_DELIVER_ALERT = "risk.deliver_alert"  # a critical escalation to the alert webhook
+    RISK_MONITOR = "risk.monitor"  # feature drift and score shift of the latest assessments
+    RISK_SUBJECT_STEP = "risk.subject_step"
 
 
 # Tasks the consent worker forwards every `consent.changed` event to (payload ConsentChanged):
@@ -88,6 +94,10 @@ class SubjectStore(StrEnum):
     EXPORT_ANALYTICS_REPORTS = "export.analytics_reports"  # monthly engagement rows
     EMBEDDING_VECTORS = "embedding.vectors"  # Qdrant points (by subject_key)
     EMBEDDING_BACKUPS = "embedding.backups"  # embeddings/<model>/<date>/ Parquet backups
+    RISK_FEATURES = "risk.features"  # the daily features Delta table (by subject_key)
+    RISK_ASSESSMENTS = "risk.assessments"  # risk.assessments rows
+    RISK_INTERVENTIONS = "risk.interventions"  # risk.interventions rows
+    RISK_TRAINING_MANIFESTS = "risk.training_manifests"  # who a model was trained on
 
 
 def step_task_for(store: str) -> str:

@@ -203,6 +203,38 @@ class PaymentLog(ActionEntry):
     description: ShortText | None = None
 
 
+ClinicalOutcome = Literal["phq9", "episode_confirmed", "crisis_escalation"]
+PHQ9_MAX = 27  # nine items scored 0-3
+
+
+class ClinicalLog(EntryBase):
+    """Outcomes recorded by clinicians and screenings: a PHQ-9 total (0-27, required for
+    `phq9`), an episode a clinician confirmed, a crisis escalation. The risk service learns
+    from them. `outcome` may be named by `event_type` instead."""
+
+    FREE_TEXT = ("note",)
+
+    service: Literal["clinical-service"]
+    outcome: ClinicalOutcome
+    phq9_score: Annotated[int, Field(ge=0, le=PHQ9_MAX), BeforeValidator(_whole)] | None = None
+    note: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_from_event_type(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "outcome" not in data:
+            named = str(data.get("event_type", "")).strip().lower()
+            if named in ("phq9", "episode_confirmed", "crisis_escalation"):
+                data = {**data, "outcome": named}
+        return data
+
+    @model_validator(mode="after")
+    def _phq9_has_a_score(self) -> Self:
+        if self.outcome == "phq9" and self.phq9_score is None:
+            raise ValueError("phq9_score is required for a phq9 outcome")
+        return self
+
+
 SegmentType = Literal["track", "identify", "page", "screen", "group", "alias"]
 
 
@@ -334,6 +366,7 @@ LogEntry = Annotated[
     | CommunityLog
     | AuthLog
     | PaymentLog
+    | ClinicalLog
     | SegmentEvent,
     Field(discriminator="service"),
 ]
@@ -349,6 +382,7 @@ ENTRY_TYPES: dict[str, type[EntryBase]] = {
         CommunityLog,
         AuthLog,
         PaymentLog,
+        ClinicalLog,
         SegmentEvent,
     )
 }

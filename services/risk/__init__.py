@@ -1,0 +1,1 @@
+"""The risk service: daily risk assessment as decision support for clinicians, not diagnosis."""

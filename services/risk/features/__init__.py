@@ -1,0 +1,1 @@
+"""Daily features per user from the lake: mood, behaviour, sentiment, point-in-time correct."""

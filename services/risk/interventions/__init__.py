@@ -1,0 +1,1 @@
+"""Interventions: supportive messages for medium and above, escalations for critical."""
