@@ -31,6 +31,8 @@ def test_local_runtime_encodes_unit_vectors(runtime: str, onnx_dir: Path) -> Non
     assert e.info.name == (MODEL_NAME + "-int8" if runtime == "onnx-int8" else MODEL_NAME)
     spans = e.token_spans(TEXTS[0])
     assert spans[0] == (0, 6) and TEXTS[0][spans[-1][0] : spans[-1][1]] == "."
+    odd = [*TEXTS, "", "  \n ", "héllo 한국어 wörld 😀 ␀"]
+    assert e.token_spans_many(odd) == [e.token_spans(t) for t in odd]  # the batched call
 
 
 def test_export_is_made_once_and_reused(onnx_dir: Path) -> None:

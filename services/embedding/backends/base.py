@@ -32,6 +32,10 @@ class Embedder(Protocol):
         """The text's tokens as the model counts them (no special tokens)."""
         ...
 
+    def token_spans_many(self, texts: Sequence[str]) -> list[TokenSpans]:
+        """`token_spans` of each text, in order (one batched call where the tokenizer can)."""
+        ...
+
     def encode(self, texts: Sequence[str]) -> Vectors:
         """One unit-length float32 vector per text, in order."""
         ...

@@ -85,6 +85,15 @@ class LocalEmbedder:
         )
         return [(int(s), int(e)) for s, e in encoding["offset_mapping"]]
 
+    def token_spans_many(self, texts: Sequence[str]) -> list[TokenSpans]:
+        if not texts:
+            return []
+        # one call: the fast tokenizer batches in Rust, about twice the rate of a call per text
+        encoding = self.model.tokenizer(
+            list(texts), add_special_tokens=False, return_offsets_mapping=True, verbose=False
+        )
+        return [[(int(s), int(e)) for s, e in row] for row in encoding["offset_mapping"]]
+
     def encode(self, texts: Sequence[str]) -> Vectors:
         vectors = self.model.encode(
             list(texts), batch_size=self.batch_size, normalize_embeddings=True,

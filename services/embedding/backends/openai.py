@@ -182,6 +182,9 @@ class OpenAIEmbedder:
         """An approximation of OpenAI's tokens (see `_TOKEN`), as character offsets."""
         return [m.span() for m in _TOKEN.finditer(text)]
 
+    def token_spans_many(self, texts: Sequence[str]) -> list[TokenSpans]:
+        return [self.token_spans(t) for t in texts]
+
     def count_tokens(self, text: str) -> int:
         return max(1, sum(1 for _ in _TOKEN.finditer(text)))
 

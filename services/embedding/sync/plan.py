@@ -67,12 +67,16 @@ def plan(
     overlap = min(settings.embedding_chunk_overlap, size - 1)
     out: list[Planned] = []
     columns = ["event_id", "user_id", "subject_key", "event_time", "event_date", "body"]
+    documents = []
     for row in rows.select(columns).to_pylist():
         text = document(source, row["body"])
         if text is None:
             counts["no_text"] += 1
-            continue
-        chunks = chunk(text, embedder.token_spans, size=size, overlap=overlap)
+        else:
+            documents.append((row, text))
+    spans = embedder.token_spans_many([text for _, text in documents])
+    for (row, text), tokens in zip(documents, spans, strict=True):
+        chunks = chunk(text, tokens, size=size, overlap=overlap)
         day = row["event_date"]
         for c in chunks:
             payload = PointPayload(
