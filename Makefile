@@ -13,7 +13,7 @@ venv: $(STAMP)
 # Re-installs only when pyproject.toml changes (or the venv is new).
 $(STAMP): pyproject.toml libs/client/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded,embedding,risk]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,embedded,embedding]'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e libs/client
 	@touch $@
 

@@ -162,6 +162,11 @@ def embedding(keys: dict[str, str]) -> tuple[Any, str]:
     return _schema("services.embedding.main", keys["admin"])
 
 
+@pytest.fixture(scope="module")
+def risk(keys: dict[str, str]) -> tuple[Any, str]:
+    return _schema("services.risk.main", keys["admin"])
+
+
 def _fuzz(schema: Any, key: str) -> None:
     """Every operation through the examples, coverage and fuzzing phases; all failures are
     collected, then reported together (operation, check, curl to reproduce)."""
@@ -257,3 +262,8 @@ def test_export(export: tuple[Any, str]) -> None:
 def test_embedding(embedding: tuple[Any, str]) -> None:
     _fuzz(*embedding)
     _sweep(*embedding)
+
+
+def test_risk(risk: tuple[Any, str]) -> None:
+    _fuzz(*risk)
+    _sweep(*risk)

@@ -21,6 +21,7 @@ from services.consent.config import ConsentSettings
 from services.embedding.config import EmbeddingSettings
 from services.export.config import ExportSettings
 from services.ingest.config import IngestSettings
+from services.risk.config import RiskSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text()
@@ -40,6 +41,8 @@ APP_SERVICES = [
     "export-worker",
     "embedding-api",
     "embedding-worker",
+    "risk-api",
+    "risk-worker",
 ]
 SETTINGS_FIELDS = {
     name
@@ -50,6 +53,7 @@ SETTINGS_FIELDS = {
         ComplianceSettings,
         ExportSettings,
         EmbeddingSettings,
+        RiskSettings,
     )
     for name in settings.model_fields
 }

@@ -24,6 +24,8 @@ from services.consent.ledger import models as _consent_ledger  # noqa: F401
 from services.embedding.db import Base as EmbeddingBase
 from services.embedding.sync import models as _embedding_sync  # noqa: F401
 from services.export.db import Base as ExportBase
+from services.risk import models as _risk_models  # noqa: F401
+from services.risk.db import Base as RiskBase
 from services.export.jobs import models as _export_jobs  # noqa: F401
 from services.export.lineage import models as _export_lineage  # noqa: F401
 from services.ingest.csv_upload import models as _csv_upload_models  # noqa: F401
@@ -40,6 +42,7 @@ SCHEMAS = [
     ("consent", ConsentBase.metadata),
     ("export", ExportBase.metadata),
     ("embedding", EmbeddingBase.metadata),
+    ("risk", RiskBase.metadata),
 ]
 
 

@@ -19,6 +19,7 @@ from services.consent.config import ConsentSettings
 from services.embedding.config import EmbeddingSettings
 from services.export.config import ExportSettings
 from services.ingest.config import IngestSettings
+from services.risk.config import RiskSettings
 
 EVERY_SETTINGS = (
     IngestSettings,
@@ -26,6 +27,7 @@ EVERY_SETTINGS = (
     ConsentSettings,
     ExportSettings,
     EmbeddingSettings,
+    RiskSettings,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +37,7 @@ README = README_PATH.read_text()
 PAGES = sorted(DOCS.rglob("*.md"))
 SETTINGS_PAGE = (DOCS / "settings.md").read_text()
 INGEST_PAGE = (DOCS / "ingest.md").read_text()
-SERVICES = ("ingest", "consent", "compliance", "export", "embedding")
+SERVICES = ("ingest", "consent", "compliance", "export", "embedding", "risk")
 
 
 def documents() -> list[Path]:

@@ -37,8 +37,9 @@ class Scope:
     AUDIT_READ = "audit:read"
     EMBEDDING_USER = "embedding:user"  # search one user's own items (personalization)
     EMBEDDING_RESEARCH = "embedding:research"  # search across users who granted research
+    RISK_READ = "risk:read"  # clinicians' view of risk assessments and interventions
 
-    ALL = (INGEST_WRITE, ADMIN, AUDIT_READ, EMBEDDING_USER, EMBEDDING_RESEARCH)
+    ALL = (INGEST_WRITE, ADMIN, AUDIT_READ, EMBEDDING_USER, EMBEDDING_RESEARCH, RISK_READ)
 
 
 class ApiKeyRow(CommonBase):

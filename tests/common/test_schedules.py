@@ -34,6 +34,9 @@ EXPECTED = {
     "embedding-reconcile": (TaskName.EMBEDDING_RECONCILE, cron("30 4 * * 0"), 3600),
     "embedding-backup": (TaskName.EMBEDDING_BACKUP, cron("30 3 * * *"), 3600),
     "embedding-drop-withdrawn": (TaskName.EMBEDDING_DROP_WITHDRAWN, 300.0, 300.0),
+    "risk-assess": (TaskName.RISK_ASSESS, cron("0 6 * * *"), 3600),
+    "risk-train": (TaskName.RISK_TRAIN, cron("0 3 1 * *"), 3600),
+    "risk-monitor": (TaskName.RISK_MONITOR, cron("30 6 * * *"), 3600),
 }
 
 

@@ -19,6 +19,7 @@ WORKERS = {
     "compliance": "services.compliance.worker",
     "export": "services.export.worker",
     "embedding": "services.embedding.worker",
+    "risk": "services.risk.worker",
 }
 
 
@@ -44,6 +45,7 @@ def clear_setting_caches() -> None:
     from services.embedding import config as embedding_config
     from services.export import config as export_config
     from services.ingest import config as ingest_config
+    from services.risk import config as risk_config
 
     for cached in (
         settings.get_settings,
@@ -54,6 +56,7 @@ def clear_setting_caches() -> None:
         compliance_config.get_compliance_settings,
         export_config.get_export_settings,
         embedding_config.get_embedding_settings,
+        risk_config.get_risk_settings,
     ):
         cached.cache_clear()
 

@@ -117,7 +117,7 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
     assert upload.status_code in (200, 201, 207), upload.text
 
     env = lake_env(s3_lake) | {"MINDLAKE_QDRANT_PATH": str(tmp_path / "qdrant")}
-    names = ("ingest", "consent", "compliance", "export", "embedding", "beat")
+    names = ("ingest", "consent", "compliance", "export", "embedding", "risk", "beat")
     with workers(env, tmp_path, *names) as logs:
         from services.ingest.worker import celery_app
 

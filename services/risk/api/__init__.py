@@ -1,0 +1,1 @@
+"""The risk API: assessments for clinicians, model training and versions for admins."""

@@ -1,0 +1,1 @@
+"""Model monitoring: feature drift and score shift, as gauges and webhook alerts."""

@@ -1,0 +1,1 @@
+"""Daily assessment: the day's features scored by the champion model, levels, interventions."""

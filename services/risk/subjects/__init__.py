@@ -1,0 +1,1 @@
+"""The risk service's stores in the erasure and portability registry."""
