@@ -72,7 +72,7 @@ async def test_an_event_on_day_d_changes_the_next_day_not_d(settings: RiskSettin
     assert nxt["mood_last"] == 3  # the journal's mood score, the latest before D+1
     assert nxt["mood_mean_7"] == pytest.approx((7 + 6 + 2 + 3) / 4)
     assert nxt["journal_entries_14"] == 1 and nxt["sentiment_missing"] == 0
-    assert nxt["days_since_last_activity"] == pytest.approx(22 / 24)
+    assert nxt["days_since_last_activity"] == 1 and new[D]["days_since_last_activity"] == 1
     assert nxt["mood_trend_14"] < 0  # 7 three days before, 6, then 2.5 on D
 
 
@@ -122,7 +122,7 @@ async def test_a_user_with_one_check_in_gets_a_low_coverage_row(settings: RiskSe
         13,
     )
     assert row["activity_vs_baseline"] == 1 and row["engagement_drop"] == 0
-    assert row["activity_7"] == pytest.approx(1 / 7)
+    assert row["activity_7"] == pytest.approx(1 / 7) and row["days_since_last_activity"] == 2
     assert row["sentiment_mean_14"] == 0 and row["negative_share_14"] == 0
     assert row["feature_set"] == FEATURE_SET_VERSION
     assert all(math.isfinite(row[k]) for k in MODEL_INPUTS)

@@ -15,7 +15,8 @@ imputed, and the group's missingness indicator set:
   activity_vs_baseline 1 (as usual) and so engagement_drop 0. activity_7 is real either way.
 - sentiment (no text in the last 14 days): mean 0 and minimum 0 (VADER's neutral), negative
   share 0, crisis hits 0.
-Without events in 14 days the late-night share is 0. Counts (days missing, journal entries,
+Without events in 14 days the late-night share is 0. days_since_last_activity counts whole
+days (an event yesterday: 1), capped at 60. Counts (days missing, journal entries,
 crisis hits) are never imputed: zero is what was seen. coverage is the share of the three
 groups with data: 1/3 for a user with a single recent mood check-in.
 """
@@ -51,7 +52,6 @@ def _daily(events: pl.DataFrame) -> pl.DataFrame:
         n=pl.len(),
         late=(pl.col("event_time").dt.hour() < LATE_NIGHT_END_HOUR).sum(),
         journal=(pl.col("service") == JOURNAL).sum(),
-        last_time=pl.col("event_time").max(),
         score_n=score.count(),
         score_sum=score.sum(),
         score_sq=(score * score).sum(),
@@ -89,7 +89,7 @@ def _windows(daily: pl.DataFrame, days: list[date]) -> pl.DataFrame:
         n_base=pl.col("n").filter(age > 7).sum(),
         late_14=within("late", 14),
         journal_14=within("journal", 14),
-        last_time=pl.col("last_time").max(),
+        last_date=pl.col("date").max(),
         score_n_7=within("score_n", 7),
         score_sum_7=within("score_sum", 7),
         score_n_14=within("score_n", 14),
@@ -130,8 +130,7 @@ def _features(w: pl.DataFrame) -> pl.DataFrame:
     per_day_7 = c("n_7") / 7.0
     baseline = c("n_base") / float(BASELINE_DAYS)
     vs_baseline = _ratio(per_day_7, baseline, USUAL_ACTIVITY)
-    midnight = c("day").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    since = (midnight - c("last_time")).dt.total_microseconds() / 86_400e6
+    since = (c("day") - c("last_date")).dt.total_days()  # whole days: 1 is yesterday
     features = w.with_columns(
         mood_mean_7=mean_7,
         mood_mean_14=mean_14,
