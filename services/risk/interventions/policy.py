@@ -4,8 +4,9 @@ concurrency.
 - low: nothing;
 - medium and high: one message a day per user (the assessment's day), whatever the level;
 - critical: a message even if one was sent that day, and an escalation (the alert);
-- one of each kind per assessment: re-running a day (same assessment row) or a redelivered
-  task never adds a second one.
+- one of each kind and level per assessment: re-running a day (same assessment row) or a
+  redelivered task never adds a second one, while a same-day rise to critical still brings
+  the critical message (the one with the crisis resources).
 
 Two workers may assess the same user at once. Each takes a transaction-scoped advisory lock on
 the user's subject key, re-reads, then inserts: the second waits for the first's commit and
@@ -27,14 +28,15 @@ from services.risk.models import AssessmentRow, InterventionRow
 LOCK_NAMESPACE = 0x52534B49  # "RSKI": keeps these advisory locks apart from other users'
 
 
-def planned(level: str, *, messaged_today: bool, existing: set[str]) -> list[str]:
-    """The kinds to create for an assessment at `level`, given that day's state."""
+def planned(level: str, *, messaged_today: bool, existing: set[tuple[str, str]]) -> list[str]:
+    """The kinds to create for an assessment at `level`, given that day's messages and the
+    (kind, level) pairs the assessment already has."""
     if level not in MESSAGE_LEVELS:
         return []
     kinds = []
-    if "message" not in existing and (level == "critical" or not messaged_today):
+    if ("message", level) not in existing and (level == "critical" or not messaged_today):
         kinds.append("message")
-    if level == "critical" and "escalation" not in existing:
+    if level == "critical" and ("escalation", level) not in existing:
         kinds.append("escalation")
     return kinds
 
@@ -60,11 +62,13 @@ async def messaged_on(conn: AsyncConnection, subject_key: str, day: date) -> boo
     return found is not None
 
 
-async def kinds_for(conn: AsyncConnection, assessment_id: uuid.UUID) -> set[str]:
-    rows = await conn.scalars(
-        select(InterventionRow.kind).where(InterventionRow.assessment_id == assessment_id)
+async def kinds_for(conn: AsyncConnection, assessment_id: uuid.UUID) -> set[tuple[str, str]]:
+    rows = await conn.execute(
+        select(InterventionRow.kind, InterventionRow.level).where(
+            InterventionRow.assessment_id == assessment_id
+        )
     )
-    return set(rows)
+    return {(r.kind, r.level) for r in rows}
 
 
 async def plan(conn: AsyncConnection, assessment: AssessmentRow) -> list[str]:
