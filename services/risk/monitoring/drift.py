@@ -38,7 +38,7 @@ DRIFT_ALERTS = Counter("mindlake_risk_drift_alerts_total", "Drift alerts raised"
 CURRENT_DAYS, REFERENCE_DAYS = 7, 28
 
 
-def _judged(reference: np.ndarray, current: np.ndarray, minimum: int) -> float | None:
+def judged(reference: np.ndarray, current: np.ndarray, minimum: int) -> float | None:
     if reference.size < minimum or current.size < minimum:
         return None
     return psi(reference, current)
@@ -63,7 +63,7 @@ async def monitor(
     minimum = settings.risk_drift_min_samples
     features: dict[str, float | None] = {}
     for name in FEATURES:
-        value = _judged(
+        value = judged(
             reference.column(name).to_numpy(zero_copy_only=False).astype(np.float64),
             current.column(name).to_numpy(zero_copy_only=False).astype(np.float64),
             minimum,
@@ -71,7 +71,7 @@ async def monitor(
         features[name] = value
         FEATURE_PSI.labels(name).set(-1 if value is None else value)
     latest = end - timedelta(days=1)
-    score = _judged(
+    score = judged(
         await _scores(engine, latest - timedelta(days=REFERENCE_DAYS), latest),
         await _scores(engine, latest, end),
         minimum,

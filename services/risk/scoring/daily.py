@@ -68,12 +68,12 @@ async def save(engine: AsyncEngine, rows: list[dict[str, Any]]) -> list[Assessme
     """Upsert by (subject_key, day); the rows as stored."""
     if not rows:
         return []
-    statement = insert(AssessmentRow).values(rows)
+    values = insert(AssessmentRow).values(rows)
     columns = ("assessed_at", "score", "level", "coverage", "low_coverage", "model_version",
                "top_features", "user_id")  # fmt: skip
-    statement = statement.on_conflict_do_update(
+    statement = values.on_conflict_do_update(
         index_elements=["subject_key", "day"],
-        set_={c: statement.excluded[c] for c in columns},
+        set_={c: values.excluded[c] for c in columns},
     ).returning(AssessmentRow.id)
     async with engine.begin() as conn:
         ids = list(await conn.scalars(statement))

@@ -40,7 +40,10 @@ class FeaturesStore:
         if table is None:
             return []
         rows = plain_strings(table.to_pyarrow_table())
-        return rows.filter(pc.equal(rows["subject_key"], subject)).to_pylist()
+        found: list[dict[str, Any]] = rows.filter(
+            pc.equal(rows["subject_key"], subject)
+        ).to_pylist()
+        return found
 
     @staticmethod
     def _erase(lake: Lake, subject: str) -> int:
@@ -62,6 +65,8 @@ class FeaturesStore:
 
 class RowsStore:
     """A table of this schema whose rows carry `subject_key`."""
+
+    tables: tuple[str, ...]
 
     def __init__(self, model: Any) -> None:
         self.model = model
