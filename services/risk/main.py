@@ -15,6 +15,7 @@ from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
 from services.risk.api.assessments import router as assessments_router
+from services.risk.api.models import jobs_router
 from services.risk.api.models import router as models_router
 from services.risk.config import get_risk_settings
 from services.risk.interventions.endpoints import router as interventions_router
@@ -33,6 +34,7 @@ def create_app() -> FastAPI:
     app.include_router(assessments_router)
     app.include_router(interventions_router)
     app.include_router(models_router)
+    app.include_router(jobs_router)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

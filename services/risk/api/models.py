@@ -1,9 +1,10 @@
-"""Admin API of the risk models: train now, the versions (which is champion), the runs."""
+"""Admin API of the risk jobs: train now, assess a day now, the model versions (which is
+champion), the training runs."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import anyio
@@ -19,11 +20,30 @@ from services.risk.models import ModelRow, TrainingJobRow
 from services.risk.worker import celery_app
 
 router = APIRouter(prefix="/v1/models", tags=["risk models"])
+jobs_router = APIRouter(prefix="/v1/risk", tags=["risk models"])
 Admin = Annotated[Principal, require_scope(Scope.ADMIN)]
 
 
-class TrainQueued(BaseModel):
+class JobQueued(BaseModel):
     task_id: str
+
+
+class AssessStart(BaseModel):
+    day: date | None = None  # default: today (UTC)
+
+
+@jobs_router.post("/assess", response_model=JobQueued, status_code=202)
+async def assess_now(_: Admin, body: AssessStart | None = None) -> JobQueued:
+    """Queue the daily assessment of `day` now (beat runs it at 06:00 UTC); re-running a day
+    replaces its assessments and sends no second message that day."""
+    day = (body or AssessStart()).day
+    kwargs = {"day": day.isoformat()} if day else {}
+    result = await anyio.to_thread.run_sync(
+        lambda: celery_app.send_task(
+            TaskName.RISK_ASSESS, kwargs=kwargs, queue=Queue.RISK.value, expires=3600
+        )
+    )
+    return JobQueued(task_id=str(result.id))
 
 
 class ModelOut(BaseModel):
@@ -52,8 +72,8 @@ class TrainingJobOut(BaseModel):
     error: str | None
 
 
-@router.post("/train", response_model=TrainQueued, status_code=202)
-async def train_now(_: Admin) -> TrainQueued:
+@router.post("/train", response_model=JobQueued, status_code=202)
+async def train_now(_: Admin) -> JobQueued:
     """Queue a training run: the candidate is promoted only if it beats the rule baseline and
     the champion on the same held-out window (GET /v1/models/training-jobs shows the report)."""
     result = await anyio.to_thread.run_sync(
@@ -61,7 +81,7 @@ async def train_now(_: Admin) -> TrainQueued:
             TaskName.RISK_TRAIN, kwargs={"trigger": "api"}, queue=Queue.RISK.value, expires=3600
         )
     )
-    return TrainQueued(task_id=str(result.id))
+    return JobQueued(task_id=str(result.id))
 
 
 @router.get("", response_model=ModelsOut)
