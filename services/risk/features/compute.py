@@ -46,9 +46,7 @@ USUAL_ACTIVITY = 1.0  # activity_vs_baseline without a baseline: as usual
 def _daily(events: pl.DataFrame) -> pl.DataFrame:
     """Per user and UTC calendar day: the sums every window is made of."""
     score, compound = pl.col("score"), pl.col("compound")
-    return events.group_by(
-        "user_id", "subject_key", pl.col("event_time").dt.date().alias("date")
-    ).agg(
+    return events.group_by("user", pl.col("event_time").dt.date().alias("date")).agg(
         n=pl.len(),
         late=(pl.col("event_time").dt.hour() < LATE_NIGHT_END_HOUR).sum(),
         journal=(pl.col("service") == JOURNAL).sum(),
@@ -76,17 +74,17 @@ def _windows(daily: pl.DataFrame, days: list[date]) -> pl.DataFrame:
     age = pl.col("age")
 
     def within(column: str, last: int) -> pl.Expr:
-        return pl.col(column).filter(age <= last).sum()
+        return pl.when(age <= last).then(pl.col(column)).otherwise(0).sum()
 
     scored = pl.col("score_n") > 0
     trend_day = scored & (age <= 14)
     x = (-age).cast(pl.Float64).filter(trend_day)  # days from D: -14 .. -1
     y = (pl.col("score_sum") / pl.col("score_n")).filter(trend_day)  # that day's mean
     last_scored = scored & (age <= MOOD_DAYS)
-    return spread.group_by("day", "user_id", "subject_key").agg(
+    return spread.group_by("day", "user").agg(
         n_7=within("n", 7),
         n_14=within("n", 14),
-        n_base=pl.col("n").filter(age > 7).sum(),
+        n_base=pl.when(age > 7).then(pl.col("n")).otherwise(0).sum(),
         late_14=within("late", 14),
         journal_14=within("journal", 14),
         last_date=pl.col("date").max(),
@@ -164,15 +162,18 @@ def compute(events: pl.DataFrame, days: list[date], built_at: datetime) -> pa.Ta
     sentiment.annotate); events on or after a day never reach that day's row."""
     if events.is_empty() or not days:
         return empty_features()
-    rows = _features(_windows(_daily(events), days))
+    # Group by a small integer per user, not by two long strings: several times faster.
+    users = events.select("user_id", "subject_key").unique("user_id").with_row_index("user")
+    coded = events.join(users.select("user_id", "user"), on="user_id").drop("user_id")
+    rows = _features(_windows(_daily(coded), days))
     if rows.is_empty():
         return empty_features()
-    out = rows.select(
+    out = rows.join(users, on="user").select(
         *KEYS,
         *FEATURES,
         *MISSING,
         "coverage",
         feature_set=pl.lit(FEATURE_SET_VERSION),
         built_at=pl.lit(built_at, pl.Datetime("us", "UTC")),
-    ).sort("day", "user_id")
-    return out.to_arrow().cast(FEATURES_SCHEMA)
+    )
+    return out.sort("day", "user_id").to_arrow().cast(FEATURES_SCHEMA)
