@@ -10,7 +10,8 @@ imputed, and the group's missingness indicator set:
 - mood (no score in the last 30 days): means and last score 5.5 (the middle of the 1-10
   scale), trend 0, volatility 0. With scores in 30 days but not in 14 (or 7), the shorter
   mean is the longer one: the user's own level, not the population's.
-  Trend needs scores on 2 days of the 14 (else 0), volatility one score (else 0).
+  Trend needs scores on 2 days of the 14 (else 0), volatility one score (else 0); mood_last
+  is the latest score of the 30 days.
 - activity (no event in the baseline window, days 8-35 before D: a new or returning user):
   activity_vs_baseline 1 (as usual) and so engagement_drop 0. activity_7 is real either way.
 - sentiment (no text in the last 14 days): mean 0 and minimum 0 (VADER's neutral), negative
