@@ -24,8 +24,6 @@ from services.consent.ledger import models as _consent_ledger  # noqa: F401
 from services.embedding.db import Base as EmbeddingBase
 from services.embedding.sync import models as _embedding_sync  # noqa: F401
 from services.export.db import Base as ExportBase
-from services.risk import models as _risk_models  # noqa: F401
-from services.risk.db import Base as RiskBase
 from services.export.jobs import models as _export_jobs  # noqa: F401
 from services.export.lineage import models as _export_lineage  # noqa: F401
 from services.ingest.csv_upload import models as _csv_upload_models  # noqa: F401
@@ -34,6 +32,8 @@ from services.ingest.deadletters import models as _dead_letter_models  # noqa: F
 from services.ingest.outbox import models as _outbox_models  # noqa: F401
 from services.ingest.pull import models as _pull_models  # noqa: F401
 from services.ingest.quality import models as _quality_models  # noqa: F401
+from services.risk import models as _risk_models  # noqa: F401
+from services.risk.db import Base as RiskBase
 
 SCHEMAS = [
     ("common", ApiKeyRow.metadata),

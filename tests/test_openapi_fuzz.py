@@ -49,7 +49,9 @@ def test_no_service_answers_5xx_or_off_its_schema(tmp_path: Path) -> None:
     assert child.returncode == 0, child.stdout[-30000:] + child.stderr[-5000:]
 
 
-@pytest.mark.parametrize("module", ["ingest", "consent", "compliance", "export", "embedding", "risk"])
+@pytest.mark.parametrize(
+    "module", ["ingest", "consent", "compliance", "export", "embedding", "risk"]
+)
 def test_every_operation_documents_its_problem_responses(module: str) -> None:
     """Each 4xx is problem+json (libs/common/errors.py), and the OpenAPI says so, so the fuzz
     above checks error bodies against a schema instead of FastAPI's unused 422 model."""

@@ -323,6 +323,8 @@ async def test_no_webhook_keeps_it_pending(redis_url: str) -> None:
     assert stored.last_error == "no webhook configured"
     assert metric("mindlake_risk_alerts_total", outcome="unconfigured") == before + 1
     assert await deliver_alert(get_engine(), settings(), uuid.uuid4()) == "missing"
+    message = next(r for r in await rows_of(escalation.user_id) if r.kind == "message")
+    assert await deliver_alert(get_engine(), settings(), message.id) == "missing"  # not an alert
 
 
 def test_retry_delay_doubles_and_is_capped() -> None:

@@ -113,7 +113,11 @@ async def deliver_alert(engine: AsyncEngine, settings: RiskSettings, interventio
         )
         mapping = found.mappings().first()
         if mapping is None:
-            exists = await conn.scalar(select(InterventionRow.id).where(InterventionRow.id == id_))
+            exists = await conn.scalar(
+                select(InterventionRow.id).where(
+                    InterventionRow.id == id_, InterventionRow.kind == "escalation"
+                )
+            )
             return "busy" if exists is not None else "missing"
         row = InterventionRow(**dict(mapping))
         if row.delivery_status in ("sent", "failed"):
