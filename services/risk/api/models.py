@@ -16,7 +16,8 @@ from libs.common.auth import Principal, Scope, require_scope
 from libs.common.contracts import Queue, TaskName
 from libs.common.db import get_engine
 from services.risk.config import DISCLAIMER
-from services.risk.models import ModelRow, TrainingJobRow
+from services.risk.model.registry import model_rows
+from services.risk.models import TrainingJobRow
 from services.risk.worker import celery_app
 
 router = APIRouter(prefix="/v1/models", tags=["risk models"])
@@ -87,11 +88,8 @@ async def train_now(_: Admin) -> JobQueued:
 @router.get("", response_model=ModelsOut)
 async def list_models(_: Admin, limit: Annotated[int, Query(ge=1, le=200)] = 20) -> ModelsOut:
     """Model versions, newest first; `alias` is `champion` on the one that scores."""
-    async with get_engine().connect() as conn:
-        rows = await conn.execute(
-            select(ModelRow).order_by(ModelRow.created_at.desc()).limit(limit)
-        )
-        return ModelsOut(models=[ModelOut(**dict(r._mapping)) for r in rows])
+    rows = await model_rows(get_engine(), limit)
+    return ModelsOut(models=[ModelOut.model_validate(r, from_attributes=True) for r in rows])
 
 
 @router.get("/training-jobs", response_model=list[TrainingJobOut])

@@ -143,6 +143,15 @@ async def champion_row(engine: AsyncEngine) -> ModelRow | None:
         return row
 
 
+async def model_rows(engine: AsyncEngine, limit: int = 50) -> list[ModelRow]:
+    """Model versions, newest first."""
+    async with AsyncSession(engine) as session:
+        rows = await session.scalars(
+            select(ModelRow).order_by(ModelRow.created_at.desc()).limit(limit)
+        )
+        return list(rows)
+
+
 async def champion(engine: AsyncEngine, lake: Lake, settings: RiskSettings) -> RiskModel | None:
     """The model with the champion alias, or None (no champion yet, or one trained on another
     feature set than the one built now: it cannot read today's features)."""
