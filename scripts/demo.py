@@ -11,7 +11,9 @@ and verifies the audit log through the compliance API and shows one entry read f
 purposes (Admin: full; Research: redacted). It runs an AI training export of the day's
 consented chat turns (`mindlake export --last-days 2`), embeds the day's consented text into
 Qdrant (the embedding API and worker, local model, local mode in var/demo/qdrant) and runs one
-personalization search. Last, it exports one user's data (the portability archive) and erases
+personalization search. It trains the risk model on a SYNTHETIC cohort, replays five weeks
+of some of its users, assesses them through the risk API and worker and prints the day's
+assessments by level. Last, it exports one user's data (the portability archive) and erases
 another, printing the erasure receipt.
 
 Running it again replays the same day (yesterday UTC, seed 7) with the same event ids, so the
@@ -22,7 +24,7 @@ var/demo/logs/.
 
 The steps are in scripts/demo_ingest.py (services, replay, what landed) and
 scripts/demo_consent.py (consent, audit, training export, the user's rights) and
-scripts/demo_embedding.py (embedding and search).
+scripts/demo_embedding.py (embedding and search) and scripts/demo_risk.py (risk).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from scripts.demo_ingest import (
     replay,
     summary,
 )
+from scripts.demo_risk import start_risk, train_and_assess
 from scripts.simulate import generate_day
 
 # The consent worker runs the compliance and export tasks too: every task module those
@@ -130,11 +133,12 @@ def main() -> None:
         admin = admin.strip().splitlines()[-1]
         bases = start_services(infra)
         bases["embedding"] = start_embedding(infra)
+        bases["risk"] = start_risk(infra)
         base = bases["ingest"]
         console.print(
             f"ingest API {base}, consent API {bases['consent']}, compliance API "
-            f"{bases['compliance']}, embedding API {bases['embedding']}, 3 Celery workers and "
-            f"beat up (logs in {LOG_DIR})"
+            f"{bases['compliance']}, embedding API {bases['embedding']}, risk API "
+            f"{bases['risk']}, 4 Celery workers and beat up (logs in {LOG_DIR})"
         )
         result = replay(base, key, entries, args.batch_size)
         waited = drain(infra, base, args.timeout)
@@ -143,6 +147,7 @@ def main() -> None:
         consent_and_audit(infra, bases, admin, entries, args.seed)
         training_export(infra)
         embed_and_search(infra, bases["embedding"], admin, entries)
+        train_and_assess(infra, bases, admin, key, args.seed)
         subject_rights(bases, admin, entries)
     finally:
         if args.keep_running:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
-from libs.common.lake import Lake
+from libs.common.lake import Lake, plain_strings
 from libs.common.lake_tables import RAW_EVENTS
 
 COLUMNS = ["event_id", "user_id", "subject_key", "event_time", "body"]
@@ -83,4 +83,6 @@ def read_files(lake: Lake, files: list[DataFile]) -> Iterator[tuple[DataFile, pa
     """Each file's rows (the columns the pipeline needs), one file at a time."""
     for file in files:
         with lake.open_input_file(f"{RAW_EVENTS}/{file.path}") as stream:
-            yield file, pq.read_table(stream, columns=COLUMNS)
+            # plain_strings: a file an erasure rewrote holds string_view columns, which
+            # pyarrow cannot filter.
+            yield file, plain_strings(pq.read_table(stream, columns=COLUMNS))
