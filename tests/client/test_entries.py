@@ -31,6 +31,8 @@ from services.ingest.logs import schemas
 NOT_OFFERED = {
     "segment": "Segment / RudderStack messages come from their own SDKs (POST /v1/batch); "
     "a dict with service 'segment' still goes through the client untyped",
+    "clinical-service": "clinical outcomes come from the clinical system's backend, not the apps; "
+    "a dict with service 'clinical-service' still goes through the client untyped",
 }
 # Required by the API, optional in the client: `encode_entry` sets the current time.
 CLIENT_FILLS = {"timestamp"}

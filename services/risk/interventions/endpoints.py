@@ -20,7 +20,9 @@ from services.risk.models import InterventionRow
 
 router = APIRouter(tags=["risk interventions"])
 Admin = Annotated[Principal, require_scope(Scope.ADMIN)]
-UserId = Annotated[str, Path(min_length=1, max_length=200)]
+UserId = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[^\x00]+$")
+]  # no NUL: Postgres refuses it
 UserResponse = Literal["accepted", "dismissed", "helpful", "not_helpful", "contacted_support"]
 ASSET = "risk.interventions"
 
