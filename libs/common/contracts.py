@@ -56,6 +56,8 @@ class TaskName(StrEnum):
     EMBEDDING_CONSENT_CHANGED = "embedding.consent_changed"  # consent.changed, forwarded
     EMBEDDING_DROP_WITHDRAWN = "embedding.drop_withdrawn"  # the sweep behind the event
     EMBEDDING_SUBJECT_STEP = "embedding.subject_step"
+    EMBEDDING_PERSONA_CATEGORIZE = "embedding.persona_categorize"  # stage 1 -> 2: one upload
+    EMBEDDING_PERSONA_BUILD = "embedding.persona_build"  # stage 2 -> 3: one user's personas
     RISK_ASSESS = "risk.assess"  # daily: features of the day, scores, interventions
     RISK_TRAIN = "risk.train"  # monthly and on demand: train, compare, maybe promote
     RISK_DELIVER_ALERT = "risk.deliver_alert"  # a critical escalation to the alert webhook
@@ -94,6 +96,7 @@ class SubjectStore(StrEnum):
     EXPORT_ANALYTICS_REPORTS = "export.analytics_reports"  # monthly engagement rows
     EMBEDDING_VECTORS = "embedding.vectors"  # Qdrant points (by subject_key)
     EMBEDDING_BACKUPS = "embedding.backups"  # embeddings/<model>/<date>/ Parquet backups
+    EMBEDDING_PERSONAS = "embedding.personas"  # personas/<subject_key>/ stages and upload rows
     RISK_FEATURES = "risk.features"  # the daily features Delta table (by subject_key)
     RISK_ASSESSMENTS = "risk.assessments"  # risk.assessments rows
     RISK_INTERVENTIONS = "risk.interventions"  # risk.interventions rows

@@ -60,6 +60,21 @@ class EmbeddingSettings(CommonSettings):
     # Search.
     embedding_search_max_k: int = Field(50, ge=1)
     embedding_qdrant_lock_timeout_s: float = 60.0  # wait this long for local mode's lock
+    # Personas (services/embedding/personas): uploads of a user's own data exports.
+    embedding_persona_prefix: str = "personas"  # <prefix>/<subject_key>/stage1|stage2|stage3/
+    embedding_persona_max_bytes: int = Field(200 << 20, ge=1)  # an upload over this: 413
+    # Larger files wait for POST .../uploads/{id}/process (the source document's 10 MB).
+    embedding_persona_auto_max_bytes: int = Field(10 << 20, ge=0)
+    embedding_persona_max_records: int = Field(100_000, ge=1)  # records read from one file
+    # `auto`: the LLM when its API key is set, else offline (local embeddings + spaCy).
+    embedding_persona_categorizer: Literal["auto", "offline", "llm"] = "auto"
+    embedding_persona_min_score: float = Field(0.3, ge=0, le=1)  # a category's lowest score
+    embedding_persona_openai_api_key: SecretStr | None = None
+    embedding_persona_openai_base_url: str | None = None
+    embedding_persona_openai_model: str = "gpt-4o-mini"
+    embedding_persona_openai_batch: int = Field(40, ge=1, le=200)  # records per request
+    embedding_persona_openai_attempts: int = Field(3, ge=1)  # a rejected reply is asked again
+    embedding_persona_openai_timeout_s: float = 60.0
 
 
 @lru_cache

@@ -1,5 +1,5 @@
-"""The embedding API: semantic search (/v1/search), runs (/v1/embedding/runs), /health,
-/metrics."""
+"""The embedding API: semantic search (/v1/search), runs (/v1/embedding/runs), a user's
+uploads and personas (/v1/users/{user_id}/uploads, /personas), /health, /metrics."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from libs.common.db import get_engine
 from libs.common.errors import ServiceUnavailable
 from libs.common.logging import configure_logging
 from services.embedding.config import get_embedding_settings
+from services.embedding.personas.endpoints import router as personas_router
 from services.embedding.search.endpoints import router as search_router
 from services.embedding.sync.endpoints import router as runs_router
 
@@ -30,6 +31,7 @@ def create_app() -> FastAPI:
     app = service_app("embedding", lifespan)
     app.include_router(search_router)
     app.include_router(runs_router)
+    app.include_router(personas_router)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, Any]:

@@ -19,5 +19,6 @@ celery_app = create_celery(
         "services.embedding.backup.tasks",
         "services.embedding.subjects.tasks",
         "services.embedding.sync.consent_tasks",
+        "services.embedding.personas.tasks",
     ),
 )

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 from services.embedding.backends.base import Embedder
 from services.embedding.config import EmbeddingSettings
+
+_shared: dict[str, Embedder] = {}
+_lock = threading.Lock()
 
 
 def backend_name(settings: EmbeddingSettings) -> str:
@@ -26,3 +31,12 @@ def embedder_for(settings: EmbeddingSettings) -> Embedder:
         batch_size=settings.embedding_batch_size,
         onnx_dir=settings.embedding_onnx_dir,
     )
+
+
+def shared_embedder(settings: EmbeddingSettings) -> Embedder:
+    """One model per process and backend (search and personas share the loaded model)."""
+    name = backend_name(settings)
+    with _lock:
+        if name not in _shared:
+            _shared[name] = embedder_for(settings)
+        return _shared[name]

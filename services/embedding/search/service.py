@@ -3,7 +3,6 @@ users'), Qdrant's nearest points, snippets from the lake."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import anyio
@@ -14,24 +13,11 @@ from libs.common.contracts import ConsentPurpose
 from libs.common.db import get_engine
 from libs.common.lake import get_lake
 from libs.common.subjects import subject_key
-from services.embedding.backends.base import Embedder
-from services.embedding.backends.factory import backend_name, embedder_for
+from services.embedding.backends.factory import shared_embedder
 from services.embedding.config import EmbeddingSettings
 from services.embedding.search.schemas import Hit, SearchIn, SearchOut
 from services.embedding.search.snippets import snippets
 from services.embedding.vectors.store import collection_name, qdrant
-
-_embedders: dict[str, Embedder] = {}
-_lock = threading.Lock()
-
-
-def _embedder(settings: EmbeddingSettings) -> Embedder:
-    """One model per process (the local model loads in the API process, once)."""
-    name = backend_name(settings)
-    with _lock:
-        if name not in _embedders:
-            _embedders[name] = embedder_for(settings)
-        return _embedders[name]
 
 
 async def research_subjects(settings: EmbeddingSettings) -> list[str]:
@@ -70,7 +56,7 @@ def _nearest(
 
 
 async def search(body: SearchIn, settings: EmbeddingSettings) -> SearchOut:
-    embedder = await anyio.to_thread.run_sync(_embedder, settings)
+    embedder = await anyio.to_thread.run_sync(shared_embedder, settings)
     collection = collection_name(embedder.info)
     if body.scope == "personalization":
         assert body.user_id is not None

@@ -3,6 +3,7 @@
 - `embedding.vectors`: the user's Qdrant points (by subject_key) in every mindlake_
   collection. Collect returns their payloads and vectors; erase deletes them and proves 0 left.
 - `embedding.backups`: the Parquet backups of the collections (services/embedding/backup).
+- `embedding.personas`: uploads, categorized files and personas (services/embedding/personas).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from qdrant_client import QdrantClient
 from libs.common.contracts import SubjectStore
 from libs.common.subject_rights import Collected, StoreHandler, SubjectContext
 from services.embedding.backup.subjects import BackupsStore
+from services.embedding.personas.subjects import PersonasStore
 from services.embedding.vectors.store import (
     delete_subjects,
     mindlake_collections,
@@ -69,4 +71,5 @@ class VectorsStore:
 HANDLERS: dict[str, StoreHandler] = {
     SubjectStore.EMBEDDING_VECTORS: VectorsStore(),
     SubjectStore.EMBEDDING_BACKUPS: BackupsStore(),
+    SubjectStore.EMBEDDING_PERSONAS: PersonasStore(),
 }

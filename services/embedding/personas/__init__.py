@@ -1,0 +1,1 @@
+"""Personas: a user's own data exports, categorized in stages, built into profiles they control."""
