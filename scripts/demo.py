@@ -11,10 +11,12 @@ and verifies the audit log through the compliance API and shows one entry read f
 purposes (Admin: full; Research: redacted). It runs an AI training export of the day's
 consented chat turns (`mindlake export --last-days 2`), embeds the day's consented text into
 Qdrant (the embedding API and worker, local model, local mode in var/demo/qdrant) and runs one
-personalization search. It trains the risk model on a SYNTHETIC cohort, replays five weeks
-of some of its users, assesses them through the risk API and worker and prints the day's
-assessments by level. Last, it exports one user's data (the portability archive) and erases
-another, printing the erasure receipt.
+personalization search. One simulated user uploads a bank statement and a social-media
+export (the embedding API and worker categorize them offline) and their personas are printed.
+It trains the risk model on a SYNTHETIC cohort, replays five weeks of some of its users,
+assesses them through the risk API and worker and prints the day's assessments by level.
+Last, it exports one user's data (the portability archive) and erases another, printing the
+erasure receipt.
 
 Running it again replays the same day (yesterday UTC, seed 7) with the same event ids, so the
 second run shows deduplication: everything comes back `duplicate` and the lake is unchanged.
@@ -24,7 +26,8 @@ var/demo/logs/.
 
 The steps are in scripts/demo_ingest.py (services, replay, what landed) and
 scripts/demo_consent.py (consent, audit, training export, the user's rights) and
-scripts/demo_embedding.py (embedding and search) and scripts/demo_risk.py (risk).
+scripts/demo_embedding.py (embedding and search), scripts/demo_personas.py (personas) and
+scripts/demo_risk.py (risk).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import signal
 import sys
 import time
 from datetime import date
+from typing import Any
 
 import httpx
 
@@ -51,6 +55,7 @@ from scripts.demo_ingest import (
     replay,
     summary,
 )
+from scripts.demo_personas import personas
 from scripts.demo_risk import start_risk, train_and_assess
 from scripts.simulate import generate_day
 
@@ -103,6 +108,18 @@ def start_services(infra: Infra) -> dict[str, str]:
     return bases
 
 
+def after_ingest(
+    infra: Infra, bases: dict[str, str], admin: str, key: str, entries: list[Any], *, seed: int
+) -> None:
+    """The steps on the landed day: consent, audit, exports, embedding, personas, risk, rights."""
+    consent_and_audit(infra, bases, admin, entries, seed)
+    training_export(infra)
+    embed_and_search(infra, bases["embedding"], admin, entries)
+    personas(bases, admin)
+    train_and_assess(infra, bases, admin, key, seed)
+    subject_rights(bases, admin, entries)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Replay a simulated day through MindLake.")
     parser.add_argument("--users", type=int, default=200)
@@ -144,11 +161,7 @@ def main() -> None:
         waited = drain(infra, base, args.timeout)
         console.print(f"outbox drained {waited:.1f} s after the last reply")
         summary(infra, result, entries)
-        consent_and_audit(infra, bases, admin, entries, args.seed)
-        training_export(infra)
-        embed_and_search(infra, bases["embedding"], admin, entries)
-        train_and_assess(infra, bases, admin, key, args.seed)
-        subject_rights(bases, admin, entries)
+        after_ingest(infra, bases, admin, key, entries, seed=args.seed)
     finally:
         if args.keep_running:
             infra.leave_running()

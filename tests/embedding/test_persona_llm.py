@@ -16,11 +16,11 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from scripts.persona_samples import BANK_CSV
 from services.embedding.config import EmbeddingSettings
 from services.embedding.personas.llm import LlmCategorizer, Rejected, categorizer_for, parse_reply
 from services.embedding.personas.parsing import records
 from services.embedding.personas.prepare import prepare
-from tests.embedding.persona_samples import BANK_CSV
 
 ROWS = BANK_CSV.splitlines()[:4]  # the header and three transactions
 SAMPLE = "\n".join([*ROWS, "2026-02-14,Transfer to Jonathan Whitfield,-150.00,GBP"]) + "\n"

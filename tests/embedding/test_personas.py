@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,9 @@ from libs.common.consent import checker
 from libs.common.contracts import ConsentChanged
 from libs.common.db import get_engine, session_maker
 from libs.common.lake import Lake
+from libs.common.subject_rights import SubjectContext
 from libs.common.subjects import subject_key
-from services.embedding.config import EmbeddingSettings, get_embedding_settings
-from services.embedding.personas import service, storage
-from services.embedding.personas.models import UploadStatus
-from tests.embedding.lake_support import embedding_settings, set_consent
-from tests.embedding.persona_samples import (
+from scripts.persona_samples import (
     APRIL_SPEND,
     BANK_APRIL_CSV,
     BANK_CSV,
@@ -35,6 +33,13 @@ from tests.embedding.persona_samples import (
     SECRETS,
     SOCIAL_JSON,
 )
+from services.compliance.verification.needles import needles_from
+from services.compliance.verification.scan import scan
+from services.embedding.config import EmbeddingSettings, get_embedding_settings
+from services.embedding.personas import service, storage
+from services.embedding.personas.models import UploadStatus
+from services.embedding.personas.subjects import PersonasStore
+from tests.embedding.lake_support import embedding_settings, set_consent
 from tests.integration.services import lake_env, pointed_at
 
 pytestmark = pytest.mark.integration
@@ -314,7 +319,7 @@ async def test_withdrawal_stops_processing_and_deletes_personas(env: EmbeddingSe
     )
     counts = await asyncio.to_thread(consent_changed, **event.model_dump(mode="json"))
     assert counts["uploads_stopped"] == 2
-    assert [p.split("/")[0] for p in stage_objects(env, u)] == ["stage1", "stage1"]
+    assert stage_objects(env, u) == []  # all three stages: raw, categorized, personas
     assert await drain(env, u) == {}  # the queued upload is not processed any more
     assert (await api.call("GET", f"/v1/users/{u}/personas")).status_code == 403
     assert (await api.upload(u, "more.csv", BANK_CSV, "text/csv")).status_code == 403
@@ -324,3 +329,50 @@ async def test_withdrawal_stops_processing_and_deletes_personas(env: EmbeddingSe
             {"k": subject_key(u, env)},
         )).all()  # fmt: skip
     assert statuses == ["stopped", "stopped"]
+
+
+@pytest.mark.parametrize("lake_settings", ["local"], indirect=True)
+async def test_export_holds_every_stage_and_erasure_leaves_no_trace(
+    env: EmbeddingSettings,
+) -> None:
+    api, u, other = Api(await user_key()), await consenting("ana"), await consenting("bo")
+    for who in (u, other):
+        await api.upload(who, "transactions.csv", BANK_CSV, "text/csv")
+        await api.upload(who, "instagram.json", SOCIAL_JSON, "application/json")
+    await api.upload(u, "broken.json", b"{not json", "application/json")
+    await drain(env, u, other)
+    sk, lake, engine = subject_key(u, env), Lake(env), get_engine()
+    key = await service.user_key(engine, env, sk, create=False)
+    ctx = SubjectContext(
+        request_id=uuid.uuid4(), kind="export", user_id=u, subject_key=sk, data_key=key,
+        settings=env, lake=lake, engine=engine,
+    )  # fmt: skip
+    collected = await PersonasStore().collect(ctx)
+    # Portability: the files as uploaded, their categorized records, the personas.
+    uploads = [r for r in collected.records if "upload" in r]
+    assert sorted(r["upload"]["name"] for r in uploads) == [
+        "broken.json", "instagram.json", "transactions.csv"
+    ]  # fmt: skip
+    bank = next(r for r in uploads if r["upload"]["name"] == "transactions.csv")
+    assert bank["file"]["content"] == BANK_CSV and bank["categorized"]["records"] == 18
+    broken = next(r for r in uploads if r["upload"]["name"] == "broken.json")
+    assert broken["file"]["content"] == "{not json" and "categorized" not in broken
+    personas = next(r["personas"] for r in collected.records if "personas" in r)
+    assert set(personas) >= {"financial", "social"}
+
+    # The scan finds the sealed stages by their folder before the erasure, and nothing after.
+    needles = needles_from([collected], subject_key=sk, user_id=u)
+    keys = {sk: key} if key else {}
+    before = await scan(needles, lake=lake, engine=None, redis=None, keys=keys, search_qdrant=False)
+    assert (
+        len(before.traces) == len(stage_objects(env, u)) == 3 + 2 + 1
+    )  # raw, categorized, personas
+    removed = await PersonasStore().erase(replace(ctx, kind="erasure", data_key=None))
+    assert removed == {"uploads": 3, "objects": 6}
+    after = await scan(needles, lake=lake, engine=None, redis=None, keys={}, search_qdrant=False)
+    assert after.traces == [] and after.objects > 0
+    assert stage_objects(env, u) == []
+    assert (await PersonasStore().collect(replace(ctx, data_key=None))).records == []
+    # The other user is untouched.
+    assert len(stage_objects(env, other)) == 2 + 2 + 1
+    assert (await api.call("GET", f"/v1/users/{other}/personas")).json()["personas"]["financial"]

@@ -88,6 +88,7 @@ async def apps(
     with pointed_at(monkeypatch, lake_env(s3_lake)):
         from services.compliance.main import create_app as compliance_app
         from services.consent.main import create_app as consent_app
+        from services.embedding.main import create_app as embedding_app
         from services.export.main import create_app as export_app
         from services.ingest.main import create_app as ingest_app
 
@@ -98,6 +99,7 @@ async def apps(
             "consent": consent_app(),
             "compliance": compliance_app(),
             "export": export_app(),
+            "embedding": embedding_app(),
         }
         contexts = [app.router.lifespan_context(app) for app in apps.values()]
         for ctx in contexts:

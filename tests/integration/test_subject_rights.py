@@ -1,10 +1,11 @@
 """Erasure and portability end to end: real workers for ingest, consent and compliance, real
 Postgres and Redis, the lake on an S3 API over HTTP.
 
-Many users' logs, consent, CSV interactions and dead letters go in; one user is erased and
+Many users' logs, consent, CSV interactions, dead letters and persona uploads (categorized and
+built by the embedding worker) go in; one user is erased and
 then nothing of theirs (id, email, the sentences only they wrote) is found in any lake object
 (table logs included), any Postgres table or Redis, while everyone else's data is intact and
-readable; another user's portability archive holds all their events.
+readable; another user's portability archive holds all their events and personas.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from libs.common.crypto import DataKeys
 from libs.common.db import get_engine
 from libs.common.lake import Lake
 from libs.common.lake_crypto import decrypt_table
+from libs.common.subjects import subject_key
+from scripts.persona_samples import BANK_CSV, SOCIAL_JSON
 from tests import factories
 from tests.ingest.lake_scan import find
 from tests.integration.services import lake_env, workers
@@ -104,6 +107,17 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
     again = {"purposes": {"analytics": False}, "policy_version": "v1"}  # a second ledger entry
     assert (await consent.put(f"/v1/consent/{erased}", json=again)).status_code == 200
     assert (await consent.get(f"/v1/consent/{erased}")).status_code == 200  # an audit entry
+    # Persona uploads of two users: categorized and built by the embedding worker below.
+    for user in (erased, exported):
+        for name, body, media in (
+            ("bank.csv", BANK_CSV, "text/csv"),
+            ("instagram.json", SOCIAL_JSON, "application/json"),
+        ):
+            reply = await apps["embedding"].post(
+                f"/v1/users/{user}/uploads", params={"name": name}, content=body.encode(),
+                headers={"Content-Type": media},
+            )  # fmt: skip
+            assert reply.status_code == 201, reply.text
     # CSV interactions, with one invalid row of the erased user (quarantined).
     csv_rows = ["user_id,item_id,interaction_type,timestamp,rating"]
     csv_rows += [f"{u},item-{j},view,2026-11-20T10:0{j}:00Z,4" for u in users for j in range(3)]
@@ -117,6 +131,7 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
     assert upload.status_code in (200, 201, 207), upload.text
 
     env = lake_env(s3_lake) | {"MINDLAKE_QDRANT_PATH": str(tmp_path / "qdrant")}
+    persona_keys = [subject_key(u, s3_lake) for u in (erased, exported)]
     names = ("ingest", "consent", "compliance", "export", "embedding", "risk", "beat")
     with workers(env, tmp_path, *names) as logs:
         from services.ingest.worker import celery_app
@@ -139,6 +154,11 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
                            " AND status = 'done'"),
             300, logs, "the embedding sync",
         )  # fmt: skip
+        await wait_until(
+            lambda: scalar("SELECT count(*) = 4 FROM embedding.persona_uploads WHERE status = "
+                           "'done' AND subject_key = ANY(:k)", k=persona_keys),
+            300, logs, "the personas",
+        )  # fmt: skip
 
         # Portability: everything about one user.
         reply = await compliance.post(f"/v1/subjects/{exported}/export")
@@ -157,11 +177,17 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
             manifest = orjson.loads(archive.read("manifest.json"))
             events = orjson.loads(archive.read("ingest.raw_events.json"))
             ledger = orjson.loads(archive.read("consent.ledger.json"))
+            personas = orjson.loads(archive.read("embedding.personas.json"))
         assert manifest["user_id"] == exported
         assert len(events) == sent[exported]
         archived_text = orjson.dumps(events).decode()
         assert all(s in archived_text for s in exported_sentences)  # decrypted
         assert len(ledger) == 3  # one entry per purpose granted
+        files = {r["upload"]["name"]: r for r in personas if "upload" in r}
+        assert files["bank.csv"]["file"]["content"] == BANK_CSV
+        assert files["bank.csv"]["categorized"]["records"] == 18
+        profile = next(r["personas"] for r in personas if "personas" in r)
+        assert profile["financial"]["traits"]["subscriptions"] == ["Netflix", "PureGym", "Spotify"]
         tampered = info["download_url"].replace("signature=", "signature=0")
         assert (await compliance.get(tampered)).status_code == 400
 
@@ -209,6 +235,9 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
         assert set(receipt["stores"]) == {s for s in receipt["stores"]}  # every store reported
         assert receipt["stores"]["ingest.raw_events"]["removed"]["rows"] == sent[erased]
         assert receipt["stores"]["embedding.vectors"]["removed"]["points"] >= len(erased_sentences)
+        assert receipt["stores"]["embedding.personas"]["removed"] == {"uploads": 2, "objects": 5}
+        assert lake.list(f"personas/{persona_keys[0]}/") == []
+        assert len(lake.list(f"personas/{persona_keys[1]}/")) == 5  # the other user's stay
 
         # The existing training export was rewritten without the erased user.
         training = (await apps["export"].get(f"/v1/exports/{training_id}")).json()

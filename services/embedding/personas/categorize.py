@@ -11,7 +11,6 @@ minimum; the item records the scores and the signals behind them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -85,9 +84,14 @@ def choose(
     return {"categories": chosen or {UNCATEGORIZED: round(best, 3)}, "why": why}
 
 
-@lru_cache(maxsize=4)
+_DESCRIPTION_VECTORS: dict[tuple[str, str], np.ndarray] = {}  # by backend and model
+
+
 def _description_vectors(backend: str, embedder: Embedder) -> np.ndarray:
-    return embedder.encode([DESCRIPTIONS[c] for c in CATEGORIES])
+    key = (backend, embedder.info.name)
+    if key not in _DESCRIPTION_VECTORS:  # a race computes it twice, harmlessly
+        _DESCRIPTION_VECTORS[key] = embedder.encode([DESCRIPTIONS[c] for c in CATEGORIES])
+    return _DESCRIPTION_VECTORS[key]
 
 
 class OfflineCategorizer:

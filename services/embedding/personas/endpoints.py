@@ -1,5 +1,5 @@
 """A user's uploads and personas: upload a file, list the files and their stages, process a
-large or stopped file on request, read the personas. The user's own key scope
+large file on request, read the personas. The user's own key scope
 (`embedding:user`) or admin; every call is on the audit log."""
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ FileName = Annotated[
     Query(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$",
           description="The file's name (its extension says the kind: .csv, .json, .jsonl, .txt)"),
 ]  # fmt: skip
-PROCESSABLE = (UploadStatus.WAITING, UploadStatus.STOPPED)
 UPLOAD_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -43,7 +42,9 @@ UPLOAD_OPENAPI: dict[str, Any] = {
         },
     },
 }
-CONSENT_403 = {403: {"description": "No personalization consent, or the key lacks the scope"}}
+CONSENT_403: dict[int | str, dict[str, Any]] = {
+    403: {"description": "No personalization consent, or the key lacks the scope"}
+}
 
 
 async def _caller(request: Request, user_id: str) -> tuple[Principal, str, EmbeddingSettings]:
@@ -114,9 +115,9 @@ async def list_uploads(request: Request, user_id: UserId) -> UploadsOut:
     "/uploads/{upload_id}/process",
     response_model=UploadOut,
     status_code=202,
-    summary="Process a file that waits (over the automatic size limit) or was stopped",
+    summary="Process a file that waits (over the automatic size limit)",
     responses={**CONSENT_403, 404: {"description": "No such upload of this user"},
-               409: {"description": "The upload is not waiting or stopped"}},
+               409: {"description": "The upload is not waiting"}},
 )  # fmt: skip
 async def process(request: Request, user_id: UserId, upload_id: uuid.UUID) -> UploadOut:
     principal, sk, settings = await _caller(request, user_id)
@@ -126,12 +127,11 @@ async def process(request: Request, user_id: UserId, upload_id: uuid.UUID) -> Up
         if row is None or row["subject_key"] != sk:  # another user's id is unknown here
             raise NotFound("no upload with this id for this user")
         if not await repository.set_status(
-            uow.conn, upload_id, from_=PROCESSABLE, status=UploadStatus.QUEUED, stage=1,
+            uow.conn, upload_id, from_=(UploadStatus.WAITING,), status=UploadStatus.QUEUED, stage=1,
             reason=None, updated_at=service.now(),
         ):  # fmt: skip
             raise Conflict(
-                f"the upload is {row['status']}: only a waiting or stopped upload is processed "
-                "on request",
+                f"the upload is {row['status']}: only a waiting upload is processed on request",
                 errors=[{"field": "upload_id", "reason": f"status {row['status']}"}],
             )
         uow.after_commit(lambda: anyio.to_thread.run_sync(send_categorize, upload_id))

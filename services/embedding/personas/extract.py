@@ -82,7 +82,7 @@ def parse_date(value: Any) -> datetime | None:
     if not isinstance(value, str) or not 6 <= len(value) <= 40 or not re.search(r"\d", value):
         return None
     try:
-        parsed = dateparser.parse(value, dayfirst=False)
+        parsed: datetime = dateparser.parse(value, dayfirst=False)
     except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -24,7 +24,7 @@ class UploadStatus:
     CATEGORIZED = "categorized"  # stage 2 written; its persona build is queued
     DONE = "done"  # stage 3: its records are in the user's personas
     FAILED = "failed"  # see `reason`; the other files are not affected
-    STOPPED = "stopped"  # personalization consent was withdrawn before it finished
+    STOPPED = "stopped"  # personalization consent was withdrawn: its files are deleted
 
     ACTIVE = (QUEUED, CATEGORIZING, CATEGORIZED)
 
@@ -42,7 +42,9 @@ class UploadRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # csv, json, jsonl, text
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    stage: Mapped[int] = mapped_column(SmallInteger)  # 1 raw, 2 categorized, 3 in the personas
+    stage: Mapped[int] = mapped_column(
+        SmallInteger
+    )  # 1 raw, 2 categorized, 3 in the personas; 0 deleted
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # fixed wording, no content
     claim: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)

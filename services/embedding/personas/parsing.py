@@ -16,7 +16,7 @@ import codecs
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import ijson
 
@@ -82,7 +82,7 @@ class _Utf8Checked(io.RawIOBase):
 
 def records(frames: Iterable[bytes], kind: str | None, *, limit: int) -> Iterator[Record]:
     """The file's records, at most `limit`; FileRejected if it is empty or unreadable."""
-    raw = io.BufferedReader(_Utf8Checked(frames), buffer_size=1 << 16)
+    raw = io.BufferedReader(cast(Any, _Utf8Checked(frames)), buffer_size=1 << 16)
     head = raw.peek(4096)[:4096]
     if head.startswith(codecs.BOM_UTF8):
         raw.read(len(codecs.BOM_UTF8))

@@ -68,7 +68,7 @@ def prepare(
 
 
 def _entities(text: str, f: Fields, doc: Any) -> dict[str, Any]:
-    ents = {
+    ents: dict[str, Any] = {
         "platforms": named("social", text),
         "professional_platforms": named("professional", text),
         "services": named("entertainment", text),

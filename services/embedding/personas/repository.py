@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.embedding.personas.models import UploadRow, UploadStatus
 
-T = UploadRow.__table__
+T = cast(Table, UploadRow.__table__)
 
 
 async def lock_user(conn: AsyncConnection, subject_key: str) -> None:
@@ -98,15 +98,15 @@ async def mark_built(conn: AsyncConnection, upload_ids: list[uuid.UUID], now: da
 
 
 async def stop_user(conn: AsyncConnection, subject_key: str, now: datetime) -> int:
-    """Every upload not failed back to stage 1, stopped: nothing of it is processed further."""
+    """Every upload stopped, its files gone: nothing of it is processed further."""
     result = await conn.execute(
         update(T)
-        .where(T.c.subject_key == subject_key, T.c.status != UploadStatus.FAILED)
+        .where(T.c.subject_key == subject_key, T.c.status != UploadStatus.STOPPED)
         .values(
             status=UploadStatus.STOPPED,
-            stage=1,
+            stage=0,
             claim=None,
-            reason="personalization consent was withdrawn",
+            reason="personalization consent was withdrawn: the file and all made from it deleted",
             updated_at=now,
         )
     )
@@ -126,14 +126,14 @@ async def count_user(conn: AsyncConnection, subject_key: str) -> int:
 
 
 async def unstopped(conn: AsyncConnection, subject_keys: list[str]) -> list[str]:
-    """Those of the users with an upload neither stopped nor failed (the withdrawal sweep's
-    work: everyone else has nothing left to stop)."""
+    """Those of the users with an upload not yet stopped (the withdrawal sweep's work:
+    everyone else has nothing left to stop or delete)."""
     rows = await conn.scalars(
         select(T.c.subject_key)
         .distinct()
         .where(
             T.c.subject_key.in_(subject_keys),
-            T.c.status.not_in((UploadStatus.STOPPED, UploadStatus.FAILED)),
+            T.c.status != UploadStatus.STOPPED,
         )
     )
     return list(rows.all())

@@ -14,7 +14,7 @@ class UploadOut(BaseModel):
     name: str | None  # None once the user's key is destroyed
     kind: str  # csv, json, jsonl, text, or auto (sniffed when processed)
     size_bytes: int
-    stage: int  # 1 raw, 2 categorized, 3 in the personas
+    stage: int  # 1 raw, 2 categorized, 3 in the personas; 0 deleted (consent withdrawn)
     status: str  # queued, waiting, categorizing, categorized, done, failed, stopped
     reason: str | None
     records: int | None

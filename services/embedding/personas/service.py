@@ -246,14 +246,13 @@ async def read_personas(
 async def withdraw(
     *, engine: AsyncEngine, settings: EmbeddingSettings, lake: Lake, subject_keys: list[str]
 ) -> dict[str, int]:
-    """Stop every upload of these users and delete their categorized files and personas; the
-    uploads themselves stay (the user's to export or erase, or to process again on request)."""
+    """Stop every upload of these users and delete all three stages: the files were given for
+    personalization only. The rows stay, stopped, so the user sees what became of each file."""
     stopped = deleted = 0
     for sk in sorted(set(subject_keys)):
         async with engine.begin() as conn:
             await repository.lock_user(conn, sk)
             stopped += await repository.stop_user(conn, sk, now())
             prefix = storage.user_prefix(settings, sk)
-            deleted += await asyncio.to_thread(storage.delete_objects, lake, prefix + "stage2/")
-            deleted += await asyncio.to_thread(storage.delete_objects, lake, prefix + "stage3/")
+            deleted += await asyncio.to_thread(storage.delete_objects, lake, prefix)
     return {"uploads_stopped": stopped, "objects_deleted": deleted}

@@ -1,7 +1,9 @@
 """`embedding.personas` in the erasure and portability registry: the user's upload rows and
 every object of the three stages under personas/<subject_key>/.
 
-Collect opens everything with the user's key (uploads as text where they are UTF-8);
+Collect opens everything with the user's key (uploads as text where they are UTF-8), and
+names the user's folder as an identifier: the stages are sealed, so the verification scan
+finds a leftover by its path, not its content;
 erase deletes the rows and the whole prefix under the user's lock, so no build or stage
 completion running meanwhile can write after it (they find no row, and delete what they wrote).
 """
@@ -41,7 +43,7 @@ class PersonasStore:
         key = ctx.data_key
 
         def run() -> Collected:
-            out = Collected()
+            out = Collected(identifiers=[storage.user_prefix(settings, ctx.subject_key)[:-1]])
             for row in rows:
                 record: dict[str, Any] = {"upload": service.shown(row, key)}
                 upload_id = str(row["upload_id"])

@@ -12,7 +12,7 @@ from libs.common.contracts import Queue, TaskName
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from services.embedding.config import get_embedding_settings
-from services.embedding.personas import service
+from services.embedding.personas import repository, service
 from services.embedding.worker import celery_app
 
 
@@ -43,7 +43,7 @@ async def _categorize(upload_id: uuid.UUID) -> str:
         )
         if outcome == "categorized":
             async with engine.connect() as conn:
-                row = await service.repository.get(conn, upload_id)
+                row = await repository.get(conn, upload_id)
             if row is not None:
                 send_build(row["subject_key"])
         return outcome

@@ -8,7 +8,7 @@ persona's completeness counts the filled ones.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,8 +38,9 @@ def _month(item: Item) -> str | None:
     return date[:7] if date else None
 
 
-def _top(counter: Counter[str], n: int = TOP) -> list[str]:
-    return [name for name, _ in counter.most_common(n)]
+def _top(counts: Mapping[str, float], n: int = TOP) -> list[str]:
+    """The n largest, ties in the order first seen (as Counter.most_common)."""
+    return sorted(counts, key=lambda name: -counts[name])[:n]
 
 
 def _spending(items: list[Item]) -> list[tuple[Item, float]]:
@@ -81,7 +82,7 @@ def financial(items: list[Item]) -> Built:
     months = _months(i for i, _ in spend) or ["-"]
     total = sum(a for _, a in spend)
     monthly = round(total / len(months), 2) if spend else None
-    by_merchant: Counter[str] = Counter()
+    by_merchant: defaultdict[str, float] = defaultdict(float)  # amounts spent
     for item, amount in spend:
         by_merchant[item["entities"].get("merchant", "unknown")] += amount
     recurring = _recurring(spend)
@@ -97,7 +98,7 @@ def financial(items: list[Item]) -> Built:
             if monthly > HIGH_MONTHLY_SPEND
             else "Moderate"
         )
-    traits = {
+    traits: dict[str, Any] = {
         "spendingHabits": habits,
         "monthlySpend": monthly,
         "topMerchants": _top(by_merchant),
@@ -107,7 +108,7 @@ def financial(items: list[Item]) -> Built:
     }
     insights, points = [], []
     if spend:
-        top, top_total = by_merchant.most_common(1)[0]
+        top, top_total = max(by_merchant.items(), key=lambda kv: kv[1])
         insights.append(
             f"Spends most at {top}: {100 * top_total / total:.0f}% of spending "
             f"({_money(top_total, currency)})"
@@ -185,7 +186,7 @@ def social(items: list[Item]) -> Built:
         for i in items
         for x in i["entities"].get("activities", []) + i["entities"].get("services", [])
     )
-    traits = {
+    traits: dict[str, Any] = {
         "platforms": _top(platforms),
         "postCount": len(posts),
         "connections": connections,
@@ -214,7 +215,7 @@ def professional(items: list[Item]) -> Built:
     roles = Counter(r for i in items if (r := i["entities"].get("role")))
     skills = Counter(s for i in items for s in i["entities"].get("skills", []))
     networks = Counter(p for i in items for p in i["entities"].get("professional_platforms", []))
-    traits = {
+    traits: dict[str, Any] = {
         "employers": _top(employers),
         "roles": _top(roles),
         "skills": _top(skills, 10),
@@ -246,7 +247,11 @@ def entertainment(items: list[Item]) -> Built:
         ENTERTAINMENT_SERVICES[s] for s in services.elements() if s in ENTERTAINMENT_SERVICES
     )
     monthly, currency = _spend_of(items)
-    traits = {"services": _top(services), "mediaTypes": _top(media), "monthlySpend": monthly}
+    traits: dict[str, Any] = {
+        "services": _top(services),
+        "mediaTypes": _top(media),
+        "monthlySpend": monthly,
+    }
     insights = []
     if services:
         insights.append(f"Uses {', '.join(_top(services, 3))}")
@@ -262,7 +267,11 @@ def health_wellbeing(items: list[Item]) -> Built:
     activities = Counter(a for i in items for a in i["entities"].get("activities", []))
     services = Counter(s for i in items for s in i["entities"].get("wellbeing_services", []))
     monthly, currency = _spend_of(items)
-    traits = {"activities": _top(activities), "services": _top(services), "monthlySpend": monthly}
+    traits: dict[str, Any] = {
+        "activities": _top(activities),
+        "services": _top(services),
+        "monthlySpend": monthly,
+    }
     insights = []
     if activities:
         top, n = activities.most_common(1)[0]

@@ -1,5 +1,6 @@
-"""Sample uploads of one user: a bank statement (three months), the rest of it (a fourth month
-and a repeat of the third, as overlapping exports have), and a social-media export."""
+"""Sample uploads of one user (the demo's and the persona tests'): a bank statement (three
+months), the rest of it (a fourth month and a repeat of the third, as overlapping exports
+have), and a social-media export."""
 
 from __future__ import annotations
 
