@@ -38,6 +38,11 @@ def _month(item: Item) -> str | None:
     return date[:7] if date else None
 
 
+def _count(n: int, noun: str) -> str:
+    """`1 record`, `2 records`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _top(counts: Mapping[str, float], n: int = TOP) -> list[str]:
     """The n largest, ties in the order first seen (as Counter.most_common)."""
     return sorted(counts, key=lambda name: -counts[name])[:n]
@@ -138,10 +143,10 @@ def financial(items: list[Item]) -> Built:
             f"Income from {', '.join(_top(income_sources, 3))}: {_money(income, currency)} in all"
         )
     summary = (
-        f"{len(spend)} payments over {len(months)} month(s): about "
+        f"{_count(len(spend), 'payment')} over {_count(len(months), 'month')}: about "
         f"{_money(monthly or 0, currency)} spent a month, most at {traits['topMerchants'][0]}."
         if spend
-        else f"{len(items)} financial records without payments."
+        else f"{_count(len(items), 'financial record')} without payments."
     )
     return Built(traits, summary, insights, points)
 
@@ -226,8 +231,8 @@ def professional(items: list[Item]) -> Built:
         insights.append(f"Works or worked at {', '.join(_top(employers, 3))}")
     if roles:
         insights.append(f"Roles: {', '.join(_top(roles, 3))}")
-    points = [f"{len(items)} work-related records"]
-    summary = f"{len(items)} work-related records" + (
+    points = [_count(len(items), "work-related record")]
+    summary = _count(len(items), "work-related record") + (
         f", most about {employers.most_common(1)[0][0]}." if employers else "."
     )
     return Built(traits, summary, insights, points)
@@ -257,10 +262,10 @@ def entertainment(items: list[Item]) -> Built:
         insights.append(f"Uses {', '.join(_top(services, 3))}")
     if monthly is not None:
         insights.append(f"Spends about {_money(monthly, currency)} a month on entertainment")
-    summary = f"{len(items)} entertainment records" + (
+    summary = _count(len(items), "entertainment record") + (
         f", mostly {media.most_common(1)[0][0]}." if media else "."
     )
-    return Built(traits, summary, insights, [f"{len(items)} entertainment records"])
+    return Built(traits, summary, insights, [_count(len(items), "entertainment record")])
 
 
 def health_wellbeing(items: list[Item]) -> Built:
@@ -275,15 +280,15 @@ def health_wellbeing(items: list[Item]) -> Built:
     insights = []
     if activities:
         top, n = activities.most_common(1)[0]
-        insights.append(f"Mentions {top} most often ({n} records)")
+        insights.append(f"Mentions {top} most often ({_count(n, 'record')})")
     if services:
         insights.append(f"Uses {', '.join(_top(services, 3))}")
     if monthly is not None:
         insights.append(f"Spends about {_money(monthly, currency)} a month on wellbeing")
-    summary = f"{len(items)} health and wellbeing records" + (
+    summary = _count(len(items), "health and wellbeing record") + (
         f", most about {activities.most_common(1)[0][0]}." if activities else "."
     )
-    return Built(traits, summary, insights, [f"{len(items)} health and wellbeing records"])
+    return Built(traits, summary, insights, [_count(len(items), "health and wellbeing record")])
 
 
 TRAIT_BUILDERS: dict[str, Callable[[list[Item]], Built]] = {
