@@ -167,6 +167,11 @@ def risk(keys: dict[str, str]) -> tuple[Any, str]:
     return _schema("services.risk.main", keys["admin"])
 
 
+@pytest.fixture(scope="module")
+def catalog(keys: dict[str, str]) -> tuple[Any, str]:
+    return _schema("services.catalog.main", keys["admin"])
+
+
 def _fuzz(schema: Any, key: str) -> None:
     """Every operation through the examples, coverage and fuzzing phases; all failures are
     collected, then reported together (operation, check, curl to reproduce)."""
@@ -267,3 +272,8 @@ def test_embedding(embedding: tuple[Any, str]) -> None:
 def test_risk(risk: tuple[Any, str]) -> None:
     _fuzz(*risk)
     _sweep(*risk)
+
+
+def test_catalog(catalog: tuple[Any, str]) -> None:
+    _fuzz(*catalog)
+    _sweep(*catalog)

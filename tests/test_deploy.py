@@ -16,6 +16,7 @@ import yaml
 
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
+from services.catalog.config import CatalogSettings
 from services.compliance.config import ComplianceSettings
 from services.consent.config import ConsentSettings
 from services.embedding.config import EmbeddingSettings
@@ -43,6 +44,8 @@ APP_SERVICES = [
     "embedding-worker",
     "risk-api",
     "risk-worker",
+    "catalog-api",
+    "catalog-worker",
 ]
 SETTINGS_FIELDS = {
     name
@@ -54,6 +57,7 @@ SETTINGS_FIELDS = {
         ExportSettings,
         EmbeddingSettings,
         RiskSettings,
+        CatalogSettings,
     )
     for name in settings.model_fields
 }

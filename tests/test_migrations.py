@@ -18,10 +18,13 @@ from libs.common.auth import ApiKeyRow
 from libs.common.crypto import DataKeyRow  # noqa: F401
 from libs.common.db import get_engine
 from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
+from services.catalog.assets import models as _catalog_assets  # noqa: F401
+from services.catalog.db import Base as CatalogBase
 from services.compliance.db import Base as ComplianceBase
 from services.consent.db import Base as ConsentBase
 from services.consent.ledger import models as _consent_ledger  # noqa: F401
 from services.embedding.db import Base as EmbeddingBase
+from services.embedding.personas import models as _embedding_personas  # noqa: F401
 from services.embedding.sync import models as _embedding_sync  # noqa: F401
 from services.export.db import Base as ExportBase
 from services.export.jobs import models as _export_jobs  # noqa: F401
@@ -43,6 +46,7 @@ SCHEMAS = [
     ("export", ExportBase.metadata),
     ("embedding", EmbeddingBase.metadata),
     ("risk", RiskBase.metadata),
+    ("catalog", CatalogBase.metadata),
 ]
 
 

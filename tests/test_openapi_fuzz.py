@@ -50,7 +50,7 @@ def test_no_service_answers_5xx_or_off_its_schema(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["ingest", "consent", "compliance", "export", "embedding", "risk"]
+    "module", ["ingest", "consent", "compliance", "export", "embedding", "risk", "catalog"]
 )
 def test_every_operation_documents_its_problem_responses(module: str) -> None:
     """Each 4xx is problem+json (libs/common/errors.py), and the OpenAPI says so, so the fuzz

@@ -14,6 +14,7 @@ import pytest
 from mindlake_client.config import _ENV_FIELDS
 
 from scripts import field_table
+from services.catalog.config import CatalogSettings
 from services.compliance.config import ComplianceSettings
 from services.consent.config import ConsentSettings
 from services.embedding.config import EmbeddingSettings
@@ -28,6 +29,7 @@ EVERY_SETTINGS = (
     ExportSettings,
     EmbeddingSettings,
     RiskSettings,
+    CatalogSettings,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +39,7 @@ README = README_PATH.read_text()
 PAGES = sorted(DOCS.rglob("*.md"))
 SETTINGS_PAGE = (DOCS / "settings.md").read_text()
 INGEST_PAGE = (DOCS / "ingest.md").read_text()
-SERVICES = ("ingest", "consent", "compliance", "export", "embedding", "risk")
+SERVICES = ("ingest", "consent", "compliance", "export", "embedding", "risk", "catalog")
 
 
 def documents() -> list[Path]:

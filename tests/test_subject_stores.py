@@ -11,7 +11,7 @@ from sqlalchemy import text
 from libs.common.contracts import SubjectStore, step_task_for
 from libs.common.db import get_engine
 
-SERVICES = ("ingest", "consent", "compliance", "export", "embedding", "risk")
+SERVICES = ("ingest", "consent", "compliance", "export", "embedding", "risk", "catalog")
 # libs/common's tables: no user id in any of them (keyed hashes, sealed ids, key ids).
 COMMON_NO_SUBJECT_DATA = (
     "common.api_keys",
@@ -62,7 +62,8 @@ async def test_every_postgres_table_is_claimed_or_declared_free(database: str) -
                 "SELECT table_schema || '.' || table_name FROM information_schema.tables"
                 " WHERE table_type = 'BASE TABLE'"
                 " AND table_schema IN"
-                " ('common', 'ingest', 'consent', 'compliance', 'export', 'embedding', 'risk')"
+                " ('common', 'ingest', 'consent', 'compliance', 'export', 'embedding', 'risk',"
+                " 'catalog')"
             )
         )
         tables = {r[0] for r in rows if not r[0].endswith(".alembic_version")}

@@ -38,8 +38,13 @@ class Scope:
     EMBEDDING_USER = "embedding:user"  # search one user's own items (personalization)
     EMBEDDING_RESEARCH = "embedding:research"  # search across users who granted research
     RISK_READ = "risk:read"  # clinicians' view of risk assessments and interventions
+    CATALOG_READ = "catalog:read"  # the catalog's assets, versions and lineage
+    CATALOG_WRITE = "catalog:write"  # derived assets, ingestion jobs, restores
 
-    ALL = (INGEST_WRITE, ADMIN, AUDIT_READ, EMBEDDING_USER, EMBEDDING_RESEARCH, RISK_READ)
+    ALL = (
+        INGEST_WRITE, ADMIN, AUDIT_READ, EMBEDDING_USER, EMBEDDING_RESEARCH, RISK_READ,
+        CATALOG_READ, CATALOG_WRITE,
+    )  # fmt: skip
 
 
 class ApiKeyRow(CommonBase):

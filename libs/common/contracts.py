@@ -21,6 +21,7 @@ class Queue(StrEnum):
     EXPORT = "export"
     EMBEDDING = "embedding"
     RISK = "risk"
+    CATALOG = "catalog"
 
 
 class TaskName(StrEnum):
@@ -63,6 +64,8 @@ class TaskName(StrEnum):
     RISK_DELIVER_ALERT = "risk.deliver_alert"  # a critical escalation to the alert webhook
     RISK_MONITOR = "risk.monitor"  # feature drift and score shift of the latest assessments
     RISK_SUBJECT_STEP = "risk.subject_step"
+    CATALOG_REGISTER = "catalog.register"  # an event: a writer committed an asset (AssetWritten)
+    CATALOG_RECONCILE = "catalog.reconcile"  # daily: every asset in the lake, found and inspected
 
 
 # Tasks the consent worker forwards every `consent.changed` event to (payload ConsentChanged):
@@ -140,6 +143,15 @@ class ConsentChanged(BaseModel):
     user_id: Annotated[str, Field(max_length=128)]
     purposes: list[ConsentPurpose]  # the purposes whose entries were appended
     granted: list[ConsentPurpose]  # of those, the ones now granted
+    at: datetime
+
+
+class AssetWritten(BaseModel):
+    """Payload of `catalog.register`, sent by a writer after its commit: the catalog inspects
+    the asset (schema, version, size) itself, so the writer says only where and who."""
+
+    path: Annotated[str, Field(min_length=1, max_length=1024)]  # under the lake root
+    service: Annotated[str, Field(min_length=1, max_length=64)]
     at: datetime
 
 

@@ -20,6 +20,7 @@ WORKERS = {
     "export": "services.export.worker",
     "embedding": "services.embedding.worker",
     "risk": "services.risk.worker",
+    "catalog": "services.catalog.worker",
 }
 
 
@@ -40,6 +41,7 @@ def lake_env(settings: object) -> dict[str, str]:
 def clear_setting_caches() -> None:
     """Settings, lakes and engines are cached per process; forget them after an env change."""
     from libs.common import crypto, lake, settings
+    from services.catalog import config as catalog_config
     from services.compliance import config as compliance_config
     from services.consent import config as consent_config
     from services.embedding import config as embedding_config
@@ -57,6 +59,7 @@ def clear_setting_caches() -> None:
         export_config.get_export_settings,
         embedding_config.get_embedding_settings,
         risk_config.get_risk_settings,
+        catalog_config.get_catalog_settings,
     ):
         cached.cache_clear()
 

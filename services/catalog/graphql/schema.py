@@ -1,0 +1,131 @@
+"""`/graphql`: the lakehouse document's queries over the catalog.
+
+Limits before anything runs: query depth, aliases and tokens (a hostile query is refused by
+validation, as a GraphQL error). Every operation needs a key with `catalog:read` (or admin)
+and is on the audit log with the caller's purpose, the `X-Purpose` header (default Admin).
+Assets are loaded through a per-request DataLoader, so fields that name assets cost one
+query per request, not one per asset.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from fastapi import Request
+from strawberry.dataloader import DataLoader
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.types import Info
+
+from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
+from libs.common.auth import Principal, Scope, authenticate
+from libs.common.db import get_engine
+from libs.common.errors import Unprocessable
+from services.catalog.assets import repository
+from services.catalog.assets.known import AssetType
+from services.catalog.config import get_catalog_settings
+from services.catalog.graphql.types import DataAsset, DataAssetType
+
+MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 8, 20, 2000
+
+
+async def _load_assets(ids: Sequence[uuid.UUID]) -> list[dict[str, Any] | None]:
+    async with get_engine().connect() as conn:
+        rows = {r["id"]: r for r in await repository.by_ids(conn, ids)}
+    return [rows.get(i) for i in ids]
+
+
+class Context(BaseContext):
+    def __init__(self) -> None:
+        super().__init__()
+        self.assets = DataLoader(load_fn=_load_assets)
+        self.principal: Principal | None = None
+
+    async def reader(self, asset: str) -> Principal:
+        """The caller, once authenticated; each call puts a read of `asset` on the audit log."""
+        request: Request = self.request  # type: ignore[assignment]
+        if self.principal is None:
+            self.principal = await authenticate(request, Scope.CATALOG_READ)
+        raw = request.headers.get("x-purpose", AuditPurpose.Admin.value)
+        try:
+            purpose = AuditPurpose(raw)
+        except ValueError:
+            known = ", ".join(p.value for p in AuditPurpose)
+            raise Unprocessable(f"X-Purpose must be one of {known}") from None
+        entry = entry_from_request(request, self.principal, purpose=purpose,
+                                   action=AuditAction.Read, asset=asset, subject=None)  # fmt: skip
+        await audit(entry)
+        return self.principal
+
+
+def _id(value: strawberry.ID) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Unprocessable("id is not an asset id (a UUID)") from None
+
+
+async def get_data_asset(info: Info[Context, None], id: strawberry.ID) -> DataAsset | None:
+    asset_id = _id(id)
+    await info.context.reader(f"catalog/assets/{asset_id}")
+    row = await info.context.assets.load(asset_id)
+    return DataAsset.from_row(row) if row else None
+
+
+async def list_data_assets(
+    info: Info[Context, None],
+    types: list[DataAssetType] | None = None,  # type: ignore[valid-type]
+    tags: list[str] | None = None,
+    limit: int | None = 100,
+    offset: int | None = 0,
+) -> list[DataAsset]:
+    page_max = get_catalog_settings().catalog_page_max
+    limit = 100 if limit is None else limit
+    offset = 0 if offset is None else offset
+    if not 1 <= limit <= page_max:
+        raise Unprocessable(f"limit must be between 1 and {page_max}")
+    if offset < 0:
+        raise Unprocessable("offset must not be negative")
+    if any(not t or "\x00" in t or len(t) > 64 for t in tags or []):
+        raise Unprocessable("a tag is 1 to 64 characters, without NUL")
+    await info.context.reader("catalog/assets")
+    async with get_engine().connect() as conn:
+        rows = await repository.listing(
+            conn, types=[AssetType(t).value for t in types or []], tags=tags or [],
+            limit=limit, offset=offset,
+        )  # fmt: skip
+    for row in rows:  # later fields of the same request find them loaded
+        info.context.assets.prime(row["id"], row)
+    return [DataAsset.from_row(r) for r in rows]
+
+
+@strawberry.type
+class Query:
+    get_data_asset: DataAsset | None = strawberry.field(
+        resolver=get_data_asset, description="One asset by id; null if there is none"
+    )
+    list_data_assets: list[DataAsset] = strawberry.field(
+        resolver=list_data_assets, description="Assets in location order, by type and tags"
+    )
+
+
+schema = strawberry.Schema(
+    query=Query,
+    extensions=[
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+    ],
+)
+
+
+async def _context() -> Context:
+    return Context()
+
+
+router: GraphQLRouter[Context, None] = GraphQLRouter(
+    schema, context_getter=_context, graphql_ide=None, include_in_schema=False
+)

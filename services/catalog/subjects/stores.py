@@ -1,0 +1,12 @@
+"""The catalog's place in the erasure and portability registry: it holds no user data.
+
+Assets are locations, schemas, sizes and counts; no user id, subject key or value of a row is
+stored (the privacy classes come from a sample that is read, judged and dropped).
+"""
+
+from __future__ import annotations
+
+from libs.common.subject_rights import StoreHandler
+
+NO_SUBJECT_DATA: tuple[str, ...] = ("catalog.assets",)
+HANDLERS: dict[str, StoreHandler] = {}

@@ -1,0 +1,1 @@
+from tests.catalog.support import catalog_env  # noqa: F401  (the fixture)
