@@ -15,8 +15,9 @@ personalization search. One simulated user uploads a bank statement and a social
 export (the embedding API and worker categorize them offline) and their personas are printed.
 It trains the risk model on a SYNTHETIC cohort, replays five weeks of some of its users,
 assesses them through the risk API and worker and prints the day's assessments by level.
-Last, it exports one user's data (the portability archive) and erases another, printing the
-erasure receipt.
+Then it exports one user's data (the portability archive) and erases another, printing the
+erasure receipt. Last, the catalog (API and worker) reconciles the whole lake and prints every
+asset with its format, version, counts and privacy classes, and a GraphQL query.
 
 Running it again replays the same day (yesterday UTC, seed 7) with the same event ids, so the
 second run shows deduplication: everything comes back `duplicate` and the lake is unchanged.
@@ -26,8 +27,8 @@ var/demo/logs/.
 
 The steps are in scripts/demo_ingest.py (services, replay, what landed) and
 scripts/demo_consent.py (consent, audit, training export, the user's rights) and
-scripts/demo_embedding.py (embedding and search), scripts/demo_personas.py (personas) and
-scripts/demo_risk.py (risk).
+scripts/demo_embedding.py (embedding and search), scripts/demo_personas.py (personas),
+scripts/demo_risk.py (risk) and scripts/demo_catalog.py (catalog).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any
 
 import httpx
 
+from scripts.demo_catalog import catalog, start_catalog
 from scripts.demo_consent import consent_and_audit, subject_rights, training_export
 from scripts.demo_embedding import embed_and_search, start_embedding
 from scripts.demo_env import LOG_DIR, RUN_FILE, Infra, free_port, start_infra
@@ -118,6 +120,7 @@ def after_ingest(
     personas(bases, admin)
     train_and_assess(infra, bases, admin, key, seed)
     subject_rights(bases, admin, entries)
+    catalog(infra, bases["catalog"], admin)
 
 
 def main() -> None:
@@ -151,11 +154,13 @@ def main() -> None:
         bases = start_services(infra)
         bases["embedding"] = start_embedding(infra)
         bases["risk"] = start_risk(infra)
+        bases["catalog"] = start_catalog(infra)
         base = bases["ingest"]
         console.print(
             f"ingest API {base}, consent API {bases['consent']}, compliance API "
             f"{bases['compliance']}, embedding API {bases['embedding']}, risk API "
-            f"{bases['risk']}, 4 Celery workers and beat up (logs in {LOG_DIR})"
+            f"{bases['risk']}, catalog API {bases['catalog']}, 5 Celery workers and beat up "
+            f"(logs in {LOG_DIR})"
         )
         result = replay(base, key, entries, args.batch_size)
         waited = drain(infra, base, args.timeout)

@@ -103,5 +103,10 @@ async def test_bad_queries_are_graphql_errors(catalog_env: CatalogSettings) -> N
     assert "X-Purpose must be one of" in messages(wrong)
     anonymous = await gql(None, "{ listDataAssets { name } }")
     assert "API key is required" in messages(anonymous)
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    bad_id = await gql(reader, '{ getDataAsset(id: "x") { name } }')
+    assert bad_id["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    unknown = await gql(reader, "{ listDataAssets { nope } }")
+    assert unknown["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     clinician = await gql(await key(Scope.RISK_READ), "{ listDataAssets { name } }")
     assert "lacks the 'catalog:read' scope" in messages(clinician)

@@ -15,6 +15,7 @@ from typing import Any
 
 import strawberry
 from fastapi import Request
+from graphql import GraphQLError
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.fastapi import BaseContext, GraphQLRouter
@@ -27,6 +28,7 @@ from libs.common.errors import Unprocessable
 from services.catalog.assets import repository
 from services.catalog.assets.known import AssetType
 from services.catalog.config import get_catalog_settings
+from services.catalog.graphql.errors import ErrorCodes
 from services.catalog.graphql.types import DataAsset, DataAssetType
 
 MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 8, 20, 2000
@@ -112,9 +114,16 @@ class Query:
     )
 
 
-schema = strawberry.Schema(
+class CatalogSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Only failures are logged (ErrorCodes has logged them by type); a caller's mistake
+        is answered, not logged, and no message reaches the log."""
+
+
+schema = CatalogSchema(
     query=Query,
     extensions=[
+        ErrorCodes,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
