@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local Postgres and Redis when their ports are closed and their binaries exist.
+# Start the local Postgres and Redis when their ports are closed and their binaries exist,
+# and install Graphviz where it is missing and apt can (the catalog draws lineage with it).
 # On a machine without them, say so: the tests need both (the demo starts embedded ones).
 set -euo pipefail
 
@@ -33,4 +34,15 @@ elif command -v redis-server >/dev/null; then
     wait_port 6379 redis
 else
     echo "redis: nothing on 127.0.0.1:6379 and no redis-server to start one" >&2
+fi
+
+# Graphviz's `dot` draws the catalog's lineage pictures (GET /v1/assets/{id}/lineage.svg).
+if command -v dot >/dev/null; then
+    echo "graphviz: $(command -v dot)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "graphviz: installing the Debian package"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q graphviz >/dev/null \
+        || echo "graphviz: apt-get install failed; lineage pictures answer 503" >&2
+else
+    echo "graphviz: no dot; install the graphviz package for lineage pictures" >&2
 fi

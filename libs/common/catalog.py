@@ -1,33 +1,58 @@
-"""Telling the catalog that an asset was written: every lake writer calls `asset_written`
-after its commit, with the asset's path and its own service name.
+"""Telling the catalog what was written and by which run: every lake writer calls
+`asset_written` after its commit, and jobs that read and write assets report their runs with
+`run_event` (START, then COMPLETE or FAIL, with the assets at the versions they used).
 
-The message is a hint, not a promise: when Redis is down it is dropped with a warning, and
-the catalog's daily reconcile finds the asset anyway. So a writer never fails for it.
+These messages are hints, not promises. When Redis is down, a hint is dropped with a warning
+and the catalog's daily reconcile finds the asset anyway. So a writer never fails for it.
+(A lost run event loses that run's lineage; the data is not affected.)
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import structlog
 from celery import current_app
 
-from libs.common.contracts import AssetWritten, Queue, TaskName
+from libs.common.contracts import AssetWritten, DatasetVersion, Queue, RunEvent, TaskName
 
 log = structlog.get_logger(__name__)
 EXPIRES_S = 24 * 3600  # older than a day: the reconcile has seen the asset by then
 
 
+def _send(task: TaskName, payload: dict[str, Any]) -> None:
+    try:
+        current_app.send_task(
+            task, kwargs=payload, queue=Queue.CATALOG.value, expires=EXPIRES_S, retry=False
+        )
+    except Exception as exc:  # the reconcile covers a lost hint; the write itself stands
+        log.warning("catalog_hint_not_sent", task=task.value, error_type=type(exc).__name__)
+
+
 def asset_written(path: str, *, service: str) -> None:
     """Queue `catalog.register` for the asset at `path` (relative to the lake root)."""
     event = AssetWritten(path=path.strip("/"), service=service, at=datetime.now(UTC))
-    try:
-        current_app.send_task(
-            TaskName.CATALOG_REGISTER,
-            kwargs=event.model_dump(mode="json"),
-            queue=Queue.CATALOG.value,
-            expires=EXPIRES_S,
-            retry=False,
-        )
-    except Exception as exc:  # the reconcile covers a lost hint; the write itself stands
-        log.warning("catalog_hint_not_sent", error_type=type(exc).__name__)
+    _send(TaskName.CATALOG_REGISTER, event.model_dump(mode="json"))
+
+
+def run_event(
+    run_id: uuid.UUID,
+    *,
+    job: str,
+    service: str,
+    state: Literal["START", "COMPLETE", "FAIL"],
+    inputs: Iterable[tuple[str, int | None]] = (),
+    outputs: Iterable[tuple[str, int | None]] = (),
+    facets: dict[str, str | int | float | bool | None] | None = None,
+) -> None:
+    """Queue `catalog.record_run`: `inputs`/`outputs` are (lake path, version) pairs."""
+    event = RunEvent(
+        run_id=run_id, job=job, service=service, state=state, at=datetime.now(UTC),
+        inputs=[DatasetVersion(path=p.strip("/"), version=v) for p, v in inputs],
+        outputs=[DatasetVersion(path=p.strip("/"), version=v) for p, v in outputs],
+        facets=facets or {},
+    )  # fmt: skip
+    _send(TaskName.CATALOG_RECORD_RUN, event.model_dump(mode="json"))

@@ -66,6 +66,7 @@ class TaskName(StrEnum):
     RISK_SUBJECT_STEP = "risk.subject_step"
     CATALOG_REGISTER = "catalog.register"  # an event: a writer committed an asset (AssetWritten)
     CATALOG_RECONCILE = "catalog.reconcile"  # daily: every asset in the lake, found and inspected
+    CATALOG_RECORD_RUN = "catalog.record_run"  # an event: a job's run started or ended (RunEvent)
 
 
 # Tasks the consent worker forwards every `consent.changed` event to (payload ConsentChanged):
@@ -153,6 +154,28 @@ class AssetWritten(BaseModel):
     path: Annotated[str, Field(min_length=1, max_length=1024)]  # under the lake root
     service: Annotated[str, Field(min_length=1, max_length=64)]
     at: datetime
+
+
+class DatasetVersion(BaseModel):
+    """An asset a run read or wrote, at the version it saw (None: not versioned)."""
+
+    path: Annotated[str, Field(min_length=1, max_length=1024)]
+    version: Annotated[int, Field(ge=0)] | None = None
+
+
+class RunEvent(BaseModel):
+    """Payload of `catalog.record_run`: a job's run started, completed or failed, with what
+    it read and wrote. The catalog keeps every run's edges (earlier runs keep their lineage)
+    and forwards the event to OpenLineage when configured."""
+
+    run_id: uuid.UUID
+    job: Annotated[str, Field(min_length=1, max_length=128)]  # `<service>.<job>`
+    service: Annotated[str, Field(min_length=1, max_length=64)]
+    state: Literal["START", "COMPLETE", "FAIL"]
+    at: datetime
+    inputs: list[DatasetVersion] = Field(default_factory=list, max_length=1000)
+    outputs: list[DatasetVersion] = Field(default_factory=list, max_length=1000)
+    facets: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
 
 
 def queue_for(task_name: str) -> str:

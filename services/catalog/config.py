@@ -17,6 +17,11 @@ class CatalogSettings(CommonSettings):
     # Inspection: rows and columns sampled to tell an encrypted column from a clear one.
     catalog_sample_rows: int = Field(200, ge=1, le=100_000)
     catalog_page_max: int = Field(500, ge=1)  # the largest `limit` of a listing
+    # OpenLineage: run events forwarded to this consumer (Marquez: http://marquez:5000).
+    catalog_openlineage_url: str | None = None
+    catalog_openlineage_endpoint: str = "api/v1/lineage"
+    catalog_openlineage_timeout_s: float = Field(5.0, gt=0)
+    catalog_lineage_depth_max: int = Field(10, ge=1, le=50)  # runs away a lineage walk goes
 
 
 @lru_cache

@@ -1,5 +1,5 @@
-"""The catalog API: every lake asset (/v1/assets), its versions, a reconcile on demand,
-GraphQL (/graphql), /health, /metrics."""
+"""The catalog API: every lake asset (/v1/assets), its versions and lineage, runs
+(/v1/runs), a reconcile on demand, GraphQL (/graphql), /health, /metrics."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from libs.common.logging import configure_logging
 from services.catalog.assets.endpoints import router as assets_router
 from services.catalog.config import get_catalog_settings
 from services.catalog.graphql.schema import router as graphql_router
+from services.catalog.lineage.endpoints import router as lineage_router
 
 
 @asynccontextmanager
@@ -29,6 +30,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     app = service_app("catalog", lifespan)
     app.include_router(assets_router)
+    app.include_router(lineage_router)
     app.include_router(graphql_router, prefix="/graphql")
 
     @app.get("/health", tags=["ops"])

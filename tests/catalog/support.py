@@ -29,6 +29,7 @@ async def catalog_env(
     settings = CatalogSettings(**common)
     async with get_engine().begin() as conn:  # the catalog is one per database: start empty
         await conn.execute(text("DELETE FROM catalog.assets"))
+        await conn.execute(text("DELETE FROM catalog.runs"))  # and their datasets (cascade)
     write_lake(Lake(settings))
     with pointed_at(monkeypatch, lake_env(lake_settings)):
         yield settings
