@@ -243,5 +243,5 @@ async def test_hints_and_run_events_through_the_catalog_worker(
     assert tenant[0]["rows"] == 2 and tenant[0]["last_writer"] == "ingest"
     run = (await call(reader, "GET", f"/v1/runs/{run_id}")).json()
     assert run["outputs"][0]["location"] == "processed/recommender/acme"
-    (forwarded,) = [e for e in consumer.events if e["run"]["runId"] == str(run_id)]
-    assert forwarded["job"]["name"] == "export.recommender"
+    (sent,) = [e for e in consumer.events if e["run"]["runId"] == str(run_id)]
+    assert sent["job"]["name"] == "export.recommender"
