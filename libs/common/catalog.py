@@ -12,20 +12,37 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import structlog
-from celery import current_app
+from celery import Celery
 
 from libs.common.contracts import AssetWritten, DatasetVersion, Queue, RunEvent, TaskName
+from libs.common.settings import get_settings
 
 log = structlog.get_logger(__name__)
 EXPIRES_S = 24 * 3600  # older than a day: the reconcile has seen the asset by then
+CONNECT_TIMEOUT_S = 2.0  # a broker that is down costs a writer this, not the client's retries
+
+
+@lru_cache(maxsize=4)
+def _sender(broker_url: str) -> Celery:
+    """A producer of its own: Celery's current app is per thread (a pool thread or a CLI
+    has none, and the default app's broker is AMQP on localhost), so hints are sent by an app
+    that always names the configured Redis."""
+    app = Celery("mindlake-catalog-hints", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        broker_connection_timeout=CONNECT_TIMEOUT_S,
+        broker_transport_options={"socket_connect_timeout": CONNECT_TIMEOUT_S},
+    )
+    return app
 
 
 def _send(task: TaskName, payload: dict[str, Any]) -> None:
     try:
-        current_app.send_task(
+        _sender(get_settings().redis_url).send_task(
             task, kwargs=payload, queue=Queue.CATALOG.value, expires=EXPIRES_S, retry=False
         )
     except Exception as exc:  # the reconcile covers a lost hint; the write itself stands

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.audit import AuditPurpose
+from libs.common.catalog import asset_written
 from libs.common.consent import consent_counts
 from libs.common.contracts import ConsentPurpose
 from libs.common.db import one_shot_engine
@@ -158,6 +159,7 @@ async def load_or_build(
     report = await build(engine, day, now=now)
     if report["complete"]:
         await asyncio.to_thread(store, lake, prefix, report)
+        await asyncio.to_thread(asset_written, prefix, service="compliance")  # off the loop
     return report
 
 
@@ -192,5 +194,6 @@ async def daily(settings: ComplianceSettings, day: str | None) -> str:
         await engine.dispose()
     lake = Lake(settings)
     path = await asyncio.to_thread(store, lake, settings.compliance_report_prefix, report)
+    asset_written(settings.compliance_report_prefix, service="compliance")
     set_gauges(report)
     return path

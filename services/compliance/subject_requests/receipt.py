@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.audit import AuditAction, AuditEntry, AuditPurpose, insert_outbox
+from libs.common.catalog import asset_written
 from libs.common.lake import Lake
 from libs.common.subject_rights import (
     OpenRequest,
@@ -153,6 +154,7 @@ async def _complete_erasure(
                 )
             ],
         )
+    asset_written(RECEIPTS_PREFIX, service="compliance")  # after the commit marking it done
     await chain_pending(engine, settings.compliance_chain_batch_rows)
     lake.delete(part_path(request.id, NEEDLES_PART))
     metrics.ERASURE_SECONDS.observe(receipt["duration_s"])

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.lake import Lake
 from services.consent.ledger import repository
 
@@ -66,6 +67,7 @@ async def backup_ledger(
             stream.close()
             lake.delete(path)
         raise
+    asset_written(prefix, service="consent")  # the file is closed: complete
     return BackupReport(path=path, entries=count)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from qdrant_client import QdrantClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.crypto import DataKeys
 from libs.common.lake import Lake
 from services.embedding.backup import files
@@ -36,6 +37,9 @@ async def backup_collection(
     path = files.path_of(settings.embedding_backup_prefix, collection, day.isoformat())
     files.write(lake, path, table)
     pruned = prune(lake, settings)
+    asset_written(
+        f"{settings.embedding_backup_prefix}/{files.model_of(collection)}", service="embedding"
+    )
     return {"path": path, "points": table.num_rows, "left_out": len(points) - table.num_rows,
             "pruned": pruned}  # fmt: skip
 

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.lake import Lake
 from libs.common.settings import CommonSettings
 from services.export.analytics import aggregate, source
@@ -80,6 +81,7 @@ async def monthly_report(
     folder = monthly_dir(year, month)
     lake.write_bytes(f"{folder}/user_engagement.csv", engagement_csv(engagement))
     lake.write_bytes(f"{folder}/service_metrics.parquet", parquet_bytes(metrics))
+    asset_written(MONTHLY_PREFIX, service="export")
     result = {
         "month": f"{year:04d}-{month:02d}",
         "path": folder,
@@ -106,6 +108,7 @@ async def weekly_summary(
     }
     path = weekly_path(iso_year, week)
     lake.write_bytes(path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    asset_written(WEEKLY_PREFIX, service="export")
     log.info("analytics_weekly_summary", week=report["week"], events=report["events"])
     return {"week": report["week"], "path": path, "events": report["events"]}
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common import consent
+from libs.common.catalog import asset_written
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
 from services.export.config import ExportSettings
@@ -26,6 +27,7 @@ from services.export.lineage import repository as lineage_repository
 from services.export.lineage import rewrite
 from services.export.training.pipeline import (
     DEFAULT_SERVICES,
+    PREFIX,
     ExportResult,
     ExportSpec,
     run_training_export,
@@ -207,6 +209,7 @@ async def _run_locked(
         erased = await consent.tombstoned(conn, sorted(result.subjects))
     if erased:
         await rewrite.remove_subjects(engine, lake, export_id, erased)
+    asset_written(PREFIX, service="export")  # the files, and the job row marking them done
     _observe(result, time.monotonic() - started)
     log.info(
         "export_done",

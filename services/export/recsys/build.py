@@ -17,6 +17,7 @@ import polars as pl
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.consent import query_allowed
 from libs.common.contracts import ConsentPurpose
 from libs.common.lake import Lake
@@ -118,6 +119,7 @@ async def build_recommender_data(
     pruned = writer.prune_runs(
         lake, f"{settings.export_recsys_prefix}/{tenant}", settings.export_recsys_keep_runs
     )
+    asset_written(f"{settings.export_recsys_prefix}/{tenant}", service="export")  # manifest last
     log.info(
         "recsys.built",
         tenant=tenant,

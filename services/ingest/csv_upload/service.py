@@ -14,6 +14,7 @@ import pyarrow as pa
 import structlog
 
 from libs.common.auth import TENANT_RE
+from libs.common.catalog import asset_written
 from libs.common.db import get_engine
 from libs.common.errors import Unprocessable
 from libs.common.lake import Lake
@@ -139,6 +140,7 @@ async def run_upload(
     report = await _finish(
         upload, spooled=spooled, counts=counts, ignored=ignored, status=status, detail=detail
     )
+    await anyio.to_thread.run_sync(_assets_written, upload, counts)  # after the last commit
     metrics.UPLOAD_SECONDS.labels(data_type.name).observe(time.monotonic() - started)
     return report
 
@@ -177,6 +179,15 @@ async def _finish(
         rejected=report.rows_rejected,
     )
     return report
+
+
+def _assets_written(upload: pipeline.Upload, counts: dict[str, int]) -> None:
+    """Tell the catalog about the tenant table and the quarantine folder this upload wrote
+    (in a thread: the Redis client blocks)."""
+    if counts["inserted"] + counts["updated"]:
+        asset_written(tables.table_path(upload.tenant, upload.data_type.name), service="ingest")
+    if upload.quarantine.rows:  # raw/quarantine/<tenant>/<data_type>/<upload>.parquet
+        asset_written(upload.quarantine.path.rsplit("/", 1)[0], service="ingest")
 
 
 def _next(chunks: Iterator[pipeline.ChunkOutcome]) -> pipeline.ChunkOutcome | None:

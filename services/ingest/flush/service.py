@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.crypto import get_data_keys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
@@ -204,4 +205,6 @@ async def flush_outbox(
         outbox_metrics.OUTBOX_OLDEST_AGE.set(oldest)
     finally:
         await engine.dispose()
+    if report.rows:  # once per flush, after its Delta commits and the batches' marks
+        asset_written(RAW_EVENTS, service="ingest")
     return report

@@ -18,6 +18,7 @@ import pyarrow as pa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.crypto import get_data_keys, make_provider
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
@@ -132,6 +133,8 @@ async def _run_locked(
         await repository.record_success(conn, job_id)
         # freshness and volume per job in the quality report (data type "pull")
         await quality.record(conn, job["name"], "pull", accepted=len(fetched.records))
+    if version is not None:  # after the Delta commit and the transaction recording it
+        asset_written(table.path, service="ingest")
     report.state = "landed" if fetched.records else "empty"
     report.rows, report.files = len(fetched.records), len(fetched.files)
     log.info(

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.consent import query_allowed
 from libs.common.contracts import ConsentPurpose
 from libs.common.lake import Lake
@@ -190,6 +191,7 @@ async def _train_table(
         compared_with=None if current is None else current.version,
         now=now,
     )
+    asset_written(settings.risk_models_prefix, service="risk")  # the models row is committed
     report["promoted"] = promoted
     return report
 
@@ -274,6 +276,7 @@ async def _features(
         built = await build.build_features(engine, lake, settings, missing)
         if built.num_rows:
             await asyncio.to_thread(build.write_features, lake, settings, built)
+            asset_written(settings.risk_features_table, service="risk")
             built_days = len(set(pc.unique(built.column("day")).to_pylist()))
             table = await asyncio.to_thread(build.read_features, lake, settings, first, end)
     stored = lake.delta_table(settings.risk_features_table)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from libs.common.catalog import asset_written
 from libs.common.lake import Lake
 from services.risk.config import RiskSettings
 from services.risk.features.build import build_features, write_features
@@ -88,6 +89,7 @@ async def assess_day(
     features = await build_features(engine, lake, settings, [day])
     if features.num_rows:
         write_features(lake, settings, features)
+        asset_written(settings.risk_features_table, service="risk")
     model = await champion(engine, lake, settings) or rule_baseline()
     stored = await save(engine, assessment_rows(features, model, settings, day))
     levels: Counter[str] = Counter(a.level for a in stored)
