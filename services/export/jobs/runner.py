@@ -18,9 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common import consent
-from libs.common.catalog import asset_written
+from libs.common.catalog import asset_written, run_event
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
+from libs.common.lake_tables import RAW_EVENTS
 from services.export.config import ExportSettings
 from services.export.jobs import metrics, repository
 from services.export.lineage import repository as lineage_repository
@@ -34,6 +35,7 @@ from services.export.training.pipeline import (
 )
 
 log = structlog.get_logger(__name__)
+JOB = "export.training"  # the catalog's name of this job's runs
 
 ProgressHook = Callable[[str, int, int], None]
 _FLUSH_S = 1.0  # progress reaches the database at most this often
@@ -162,6 +164,19 @@ async def run_export(
             await lock.execute(_RUN_UNLOCK, {"id": str(export_id)})
 
 
+def _lineage(export_id: uuid.UUID, result: ExportResult) -> None:
+    """The run's lineage: the raw/events version it read, its consent snapshot, its files."""
+    manifest = result.manifest
+    source = manifest["source_tables"][RAW_EVENTS]["version"]
+    run_event(
+        export_id, job=JOB, service="export", state="COMPLETE",
+        inputs=[(RAW_EVENTS, source)], outputs=[(PREFIX, None)],
+        facets={"export_id": str(export_id),
+                "consent_snapshot_at": manifest["consent_snapshot_at"],
+                "lines": result.counts.out_train + result.counts.out_validation},
+    )  # fmt: skip
+
+
 async def _run_locked(
     export_id: uuid.UUID,
     engine: AsyncEngine,
@@ -174,6 +189,7 @@ async def _run_locked(
     if job is None:
         log.info("export_not_run", export_id=str(export_id), reason="finished or unknown")
         return None
+    run_event(export_id, job=JOB, service="export", state="START")  # lineage (the catalog)
     reporter = _Progress(progress)
     flusher = asyncio.create_task(reporter.flush_forever(engine, export_id))
     started = time.monotonic()
@@ -188,6 +204,7 @@ async def _run_locked(
         async with engine.begin() as conn:
             await repository.fail(conn, export_id, f"{type(exc).__name__}: {exc}")
         log.warning("export_failed", export_id=str(export_id), error=type(exc).__name__)
+        run_event(export_id, job=JOB, service="export", state="FAIL")
         raise
     finally:
         flusher.cancel()
@@ -210,6 +227,7 @@ async def _run_locked(
     if erased:
         await rewrite.remove_subjects(engine, lake, export_id, erased)
     asset_written(PREFIX, service="export")  # the files, and the job row marking them done
+    _lineage(export_id, result)
     _observe(result, time.monotonic() - started)
     log.info(
         "export_done",
