@@ -9,11 +9,12 @@ import time
 
 import httpx
 
-from scripts.demo_env import Infra, free_port
+from scripts.demo_env import LOG_DIR, Infra, free_port
 from scripts.demo_ingest import PY, cli, console, fail
 from services.catalog.assets.cli import assets_table
 
 QUERY = "{ listDataAssets(types: [TIME_SERIES]) { name version rows bytes } }"
+PICTURE = LOG_DIR.parent / "lineage.svg"
 
 
 def start_catalog(infra: Infra) -> str:
@@ -59,3 +60,29 @@ def catalog(infra: Infra, base: str, admin: str) -> None:
         for asset in answer["data"]["listDataAssets"]:
             console.print(f"  {asset['name']}: version {asset['version']}, {asset['rows']:,} "
                           f"rows, {asset['bytes']:,} bytes")  # fmt: skip
+        export_lineage(http)
+
+
+def export_lineage(http: httpx.Client) -> None:
+    """What the demo's training export was built from, and its picture in var/demo."""
+    training = next((a for a in http.get("/v1/assets", params={"tag": "training"}).json()["items"]),
+                    None)  # fmt: skip
+    if training is None:
+        console.print("no training export in the catalog")
+        return
+    graph = http.get(f"/v1/assets/{training['id']}/lineage",
+                     params={"direction": "upstream", "depth": 1}).json()  # fmt: skip
+    for run in graph["runs"]:
+        read = [f"{graph['assets'][e['asset_id']]['location']} v{e['version']}"
+                for e in graph["edges"] if e["run_id"] == run["run_id"]
+                and e["direction"] == "input"]  # fmt: skip
+        facets = run["facets"]
+        console.print(f"lineage: {run['job']} {run['state']} read {', '.join(read) or '-'}; "
+                      f"consent snapshot {facets.get('consent_snapshot_at')}, "
+                      f"{facets.get('lines')} lines")  # fmt: skip
+    picture = http.get(f"/v1/assets/{training['id']}/lineage.svg", params={"depth": 2})
+    if picture.status_code == 200:
+        PICTURE.write_bytes(picture.content)
+        console.print(f"its lineage as a picture: {PICTURE}")
+    else:
+        console.print(f"no lineage picture: {picture.json().get('detail')}")

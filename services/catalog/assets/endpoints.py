@@ -18,13 +18,17 @@ from libs.common.errors import NotFound, Unprocessable
 from libs.common.lake import Lake
 from services.catalog.assets import repository
 from services.catalog.assets.known import AssetType, StorageFormat
+from services.catalog.assets.restore import restore
 from services.catalog.assets.schemas import (
     AssetList,
     AssetOut,
     ReconcileQueued,
+    RestoreIn,
+    RestoreOut,
     VersionList,
     VersionOut,
 )
+from services.catalog.assets.service import register
 from services.catalog.assets.versions import history
 from services.catalog.config import get_catalog_settings
 from services.catalog.worker import celery_app
@@ -122,3 +126,36 @@ async def reconcile_now(request: Request) -> ReconcileQueued:
         lambda: celery_app.send_task(TaskName.CATALOG_RECONCILE, queue=Queue.CATALOG.value)
     )
     return ReconcileQueued(task=TaskName.CATALOG_RECONCILE.value)
+
+
+@router.post(
+    "/assets/{asset_id}/restore",
+    response_model=RestoreOut,
+    summary="Restore a Delta asset to an earlier version (erased users never come back)",
+    responses={404: {"description": "No such asset"},
+               409: {"description": "The version's files are gone, or the asset is raw/events"},
+               422: {"description": "Not a Delta asset, not an earlier version, not confirmed"}},
+)  # fmt: skip
+async def restore_asset(request: Request, asset_id: uuid.UUID, body: RestoreIn) -> RestoreOut:
+    principal = await authenticate(request, Scope.CATALOG_WRITE)
+    row = await _asset(asset_id)
+    if row["storage_format"] != StorageFormat.DELTA.value:
+        raise Unprocessable(
+            "only a Delta asset has versions to restore",
+            errors=[{"field": "asset_id", "reason": f"storage format {row['storage_format']}"}],
+        )
+    await audit(entry_from_request(request, principal, purpose=AuditPurpose.Admin,
+                                   action=AuditAction.VersionRestore,
+                                   asset=f"catalog/assets/{asset_id}@{body.version}",
+                                   subject=None))  # fmt: skip
+    settings = get_catalog_settings()
+    done = await restore(get_engine(), Lake(settings), row["location"], body.version,
+                         confirmed=body.drop_later_writes)  # fmt: skip
+    await register(
+        engine=get_engine(),
+        lake=Lake(settings),
+        settings=settings,
+        path=row["location"],
+        writer="catalog",
+    )  # its row shows the new version
+    return RestoreOut(**done)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ColumnOut(BaseModel):
@@ -63,3 +64,23 @@ class VersionList(BaseModel):
 
 class ReconcileQueued(BaseModel):
     task: str
+
+
+class RestoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=0, le=2**62, description="The earlier version to restore")
+    drop_later_writes: bool = Field(
+        False, description="Must be true: what was written after `version` leaves the table"
+    )
+
+
+class RestoreOut(BaseModel):
+    outcome: Literal["restored", "restored_erasures_reapplied"]
+    restored_from: int
+    restored_to: int
+    restore_version: int  # the commit of the restore
+    version: int  # the table's version now (after any erasures re-applied)
+    erasures_reapplied: int  # erased users found in the restored rows and deleted again
+    rows_removed: int
+    files_purged: int
