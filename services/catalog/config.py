@@ -22,6 +22,9 @@ class CatalogSettings(CommonSettings):
     catalog_openlineage_endpoint: str = "api/v1/lineage"
     catalog_openlineage_timeout_s: float = Field(5.0, gt=0)
     catalog_lineage_depth_max: int = Field(10, ge=1, le=50)  # runs away a lineage walk goes
+    # Ingestion jobs (GraphQL) are ingest's pull jobs, managed through ingest's API.
+    catalog_ingest_url: str = "http://127.0.0.1:8000"
+    catalog_ingest_timeout_s: float = Field(10.0, gt=0)
 
 
 @lru_cache

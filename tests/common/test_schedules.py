@@ -37,6 +37,7 @@ EXPECTED = {
     "risk-assess": (TaskName.RISK_ASSESS, cron("0 6 * * *"), 3600),
     "risk-train": (TaskName.RISK_TRAIN, cron("0 3 1 * *"), 3600),
     "risk-monitor": (TaskName.RISK_MONITOR, cron("30 6 * * *"), 3600),
+    "catalog-reconcile": (TaskName.CATALOG_RECONCILE, cron("30 1 * * *"), 3600),
 }
 
 

@@ -28,7 +28,9 @@ from libs.common.errors import Unprocessable
 from services.catalog.assets import repository
 from services.catalog.assets.known import AssetType
 from services.catalog.config import get_catalog_settings
+from services.catalog.graphql import ingestion
 from services.catalog.graphql.errors import ErrorCodes
+from services.catalog.graphql.ingestion import IngestionJob, JobExecutionResult
 from services.catalog.graphql.types import DataAsset, DataAssetType
 
 MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 8, 20, 2000
@@ -48,19 +50,26 @@ class Context(BaseContext):
 
     async def reader(self, asset: str) -> Principal:
         """The caller, once authenticated; each call puts a read of `asset` on the audit log."""
+        return await self._caller(Scope.CATALOG_READ, AuditAction.Read, asset)
+
+    async def writer(self, asset: str) -> Principal:
+        """A caller with `catalog:write`; the write of `asset` is on the audit log."""
+        return await self._caller(Scope.CATALOG_WRITE, AuditAction.Write, asset)
+
+    async def _caller(self, scope: str, action: AuditAction, asset: str) -> Principal:
         request: Request = self.request  # type: ignore[assignment]
-        if self.principal is None:
-            self.principal = await authenticate(request, Scope.CATALOG_READ)
+        principal = await authenticate(request, scope)
+        self.principal = principal
         raw = request.headers.get("x-purpose", AuditPurpose.Admin.value)
         try:
             purpose = AuditPurpose(raw)
         except ValueError:
             known = ", ".join(p.value for p in AuditPurpose)
             raise Unprocessable(f"X-Purpose must be one of {known}") from None
-        entry = entry_from_request(request, self.principal, purpose=purpose,
-                                   action=AuditAction.Read, asset=asset, subject=None)  # fmt: skip
+        entry = entry_from_request(request, principal, purpose=purpose, action=action,
+                                   asset=asset, subject=None)  # fmt: skip
         await audit(entry)
-        return self.principal
+        return principal
 
 
 def _id(value: strawberry.ID) -> uuid.UUID:
@@ -112,6 +121,25 @@ class Query:
     list_data_assets: list[DataAsset] = strawberry.field(
         resolver=list_data_assets, description="Assets in location order, by type and tags"
     )
+    get_ingestion_job: IngestionJob | None = strawberry.field(
+        resolver=ingestion.get_ingestion_job, description="One of ingest's pull jobs"
+    )
+    list_ingestion_jobs: list[IngestionJob] = strawberry.field(
+        resolver=ingestion.list_ingestion_jobs, description="Ingest's pull jobs, by status"
+    )
+
+
+@strawberry.type
+class Mutation:
+    create_ingestion_job: IngestionJob = strawberry.field(
+        resolver=ingestion.create_ingestion_job, description="A new pull job (ingest's API)"
+    )
+    update_ingestion_job: IngestionJob = strawberry.field(
+        resolver=ingestion.update_ingestion_job, description="Change a pull job"
+    )
+    run_ingestion_job: JobExecutionResult = strawberry.field(
+        resolver=ingestion.run_ingestion_job, description="Run a pull job now"
+    )
 
 
 class CatalogSchema(strawberry.Schema):
@@ -122,6 +150,7 @@ class CatalogSchema(strawberry.Schema):
 
 schema = CatalogSchema(
     query=Query,
+    mutation=Mutation,
     extensions=[
         ErrorCodes,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
