@@ -22,6 +22,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,9 +280,44 @@ def test_catalog(catalog: tuple[Any, str]) -> None:
     _sweep(*catalog)
 
 
-def test_catalog_graphql(keys: dict[str, str]) -> None:
-    """GraphQL mode: queries generated from the schema (hypothesis-graphql), hostile values
-    mixed in; no answer may be a 5xx."""
-    app = __import__("services.catalog.main", fromlist=["app"]).app
-    schema = schemathesis.graphql.from_asgi("/graphql", app, config=_config())
-    _fuzz(schema, keys["admin"], checks=[not_a_server_error])
+def _json_values() -> Any:
+    """GraphQL's JSON scalar (ingestion jobs' source, schedule, landing): plain values, and
+    the shapes ingest takes (a file drop, an interval, a bad cron), hostile strings too."""
+    import graphql
+    from hypothesis import strategies as st
+    from hypothesis_graphql import nodes
+
+    def obj(**fields: Any) -> Any:
+        return nodes.Object([graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=v)
+                             for k, v in fields.items()])  # fmt: skip
+
+    shapes = [
+        obj(kind=nodes.String("file_drop"), path=nodes.String("drops/x")),
+        obj(interval_s=nodes.Int(60)),
+        obj(cron=nodes.String("nope")),
+        obj(kind=nodes.String("http"), url=nodes.String("http://127.0.0.1:9/\x00")),
+    ]
+    return st.one_of(
+        st.sampled_from(shapes),
+        st.sampled_from(HOSTILE_STRINGS).map(nodes.String),
+        st.sampled_from(HOSTILE_INTEGERS).map(nodes.Int),
+    )
+
+
+def test_catalog_graphql(
+    keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GraphQL mode: queries and mutations generated from the schema (hypothesis-graphql),
+    hostile values mixed in, ingest's real API behind the ingestion jobs; no answer may be a
+    5xx or a GraphQL server error."""
+    from services.catalog.config import get_catalog_settings
+    from tests.catalog.support import ingest_server
+
+    with ingest_server({}, tmp_path / "ingest-api.log") as base:
+        monkeypatch.setenv("MINDLAKE_CATALOG_INGEST_URL", base)
+        get_catalog_settings.cache_clear()
+        app = __import__("services.catalog.main", fromlist=["app"]).app
+        schemathesis.graphql.scalar("JSON", _json_values())
+        schema = schemathesis.graphql.from_asgi("/graphql", app, config=_config())
+        _fuzz(schema, keys["admin"], checks=[not_a_server_error])
+    get_catalog_settings.cache_clear()

@@ -3,8 +3,14 @@ calls to the catalog app in process."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +24,8 @@ from libs.common.settings import CommonSettings
 from services.catalog.assets import service
 from services.catalog.config import CatalogSettings
 from tests.catalog.lake_samples import write_lake
-from tests.integration.services import lake_env, pointed_at
+from tests.conftest import _free_port
+from tests.integration.services import REPO, lake_env, pointed_at
 
 
 @pytest.fixture
@@ -56,3 +63,32 @@ async def call(secret: str | None, method: str, path: str, **kw: Any) -> httpx.R
         transport=httpx.ASGITransport(app=app), base_url="http://t", headers=headers
     ) as client:
         return await client.request(method, path, **kw)
+
+
+@contextmanager
+def ingest_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """Ingest's real API (uvicorn on a free port, this session's database); its base URL."""
+    port = _free_port()
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "services.ingest.main:app", "--host", "127.0.0.1",
+         "--port", str(port), "--no-access-log"],
+        cwd=REPO, env={**os.environ, **env, "MINDLAKE_METRICS_PORT": "0"},
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError(log_path.read_text()[-3000:])
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

@@ -5,24 +5,21 @@ with the caller's own key; ingest's refusals come back as GraphQL errors with it
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from libs.common.auth import Scope
 from libs.common.lake_tables import pulled_table
 from services.catalog.assets.service import asset_id
 from services.catalog.config import CatalogSettings
-from tests.catalog.support import key
+from tests.catalog.support import ingest_server, key
 from tests.catalog.test_graphql import gql, messages
 from tests.conftest import _free_port
-from tests.integration.services import REPO, lake_env
+from tests.integration.services import lake_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("lake_settings", ["local"],
                                                                  indirect=True)]  # fmt: skip
@@ -35,34 +32,15 @@ SOURCE = {"kind": "file_drop", "path": "drops/partner", "pattern": "*.jsonl"}
 def ingest_api(
     lake_settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[str]:
-    port = _free_port()
-    log = (tmp_path / "ingest-api.log").open("wb")
-    env = {**os.environ, **lake_env(lake_settings), "MINDLAKE_METRICS_PORT": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "services.ingest.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError((tmp_path / "ingest-api.log").read_text()[-3000:])
-        monkeypatch.setenv("MINDLAKE_CATALOG_INGEST_URL", base)
-        from services.catalog.config import get_catalog_settings
+    from services.catalog.config import get_catalog_settings
 
+    with ingest_server(lake_env(lake_settings), tmp_path / "ingest-api.log") as base:
+        monkeypatch.setenv("MINDLAKE_CATALOG_INGEST_URL", base)
         get_catalog_settings.cache_clear()
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        get_catalog_settings.cache_clear()
+        try:
+            yield base
+        finally:
+            get_catalog_settings.cache_clear()
 
 
 async def test_ingestion_jobs_through_ingests_api(

@@ -79,9 +79,9 @@ async def restore(
     """Restore the table at `location` to `version`; what was done."""
     if location == RAW_EVENTS:
         raise Conflict(
-            "raw/events is not restored: it holds acknowledged events, and a restore would "
+            f"{RAW_EVENTS} is not restored: it holds acknowledged events, and a restore would "
             "drop those landed since",
-            errors=[{"field": "asset_id", "reason": "raw/events"}],
+            errors=[{"field": "asset_id", "reason": RAW_EVENTS}],
         )
     if not confirmed:
         raise Unprocessable(
