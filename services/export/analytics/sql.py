@@ -15,6 +15,7 @@ query time), so a query costs a scan of the lake's small non-text columns.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -65,6 +66,9 @@ class SqlResult:
     elapsed_ms: float
 
 
+_PRAGMA = re.compile(r"\bpragma_\w+", re.IGNORECASE)
+
+
 def check_read_only(sql: str) -> str:
     """The one statement of `sql` if it is a SELECT, else `SqlRejected`."""
     try:
@@ -76,7 +80,10 @@ def check_read_only(sql: str) -> str:
     statement = statements[0]
     if statement.type != duckdb.StatementType.SELECT:
         raise SqlRejected("not_read_only", f"only SELECT is allowed, not {statement.type.name}")
-    return str(statement.query)
+    query = str(statement.query)
+    if _PRAGMA.search(query):  # DuckDB 1.x parses a PRAGMA as a SELECT of pragma_<name>()
+        raise SqlRejected("not_read_only", "only SELECT is allowed, not PRAGMA")
+    return query
 
 
 def _delta(lake: Lake, rel: str, columns: list[str]) -> pa.Table | None:
