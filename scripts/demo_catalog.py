@@ -5,12 +5,11 @@ over REST and once as a GraphQL query."""
 from __future__ import annotations
 
 import sys
-import time
 
 import httpx
 
-from scripts.demo_env import LOG_DIR, Infra, free_port
-from scripts.demo_ingest import PY, cli, console, fail
+from scripts.demo_env import LOG_DIR, Infra
+from scripts.demo_ingest import cli, console, start_service
 from services.catalog.assets.cli import assets_table
 
 QUERY = "{ listDataAssets(types: [TIME_SERIES]) { name version rows bytes } }"
@@ -19,28 +18,7 @@ PICTURE = LOG_DIR.parent / "lineage.svg"
 
 def start_catalog(infra: Infra) -> str:
     """The catalog API and its worker; the API's base."""
-    port = free_port()
-    infra.spawn("catalog-api", [PY, "-m", "uvicorn", "services.catalog.main:app",
-                                "--host", "127.0.0.1", "--port", str(port),
-                                "--no-access-log"])  # fmt: skip
-    infra.spawn("catalog-worker", [PY, "-m", "celery", "-A", "services.catalog.worker",
-                                   "worker", "-Q", "catalog", "--pool", "solo",
-                                   "--hostname", "demo-catalog@%h",
-                                   "--loglevel", "INFO"])  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        dead = [p for p in infra.procs if not p.alive()]
-        if dead:
-            fail(dead[0], "exited during start-up")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    fail(next(p for p in infra.procs if p.name == "catalog-api"), "no /health in 60 s")
-    return base
+    return start_service(infra, "catalog")
 
 
 def catalog(infra: Infra, base: str, admin: str) -> None:

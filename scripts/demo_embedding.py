@@ -12,36 +12,15 @@ import httpx
 from rich.markup import escape
 from rich.table import Table
 
-from scripts.demo_env import Infra, free_port
-from scripts.demo_ingest import PY, cli, console, fail
+from scripts.demo_env import Infra
+from scripts.demo_ingest import cli, console, start_service
 
 QUERY = "I could not sleep and felt anxious about work"
 
 
 def start_embedding(infra: Infra) -> str:
     """The embedding API and its worker (one process: one model in memory); the API's base."""
-    port = free_port()
-    infra.spawn("embedding-api", [PY, "-m", "uvicorn", "services.embedding.main:app",
-                                  "--host", "127.0.0.1", "--port", str(port),
-                                  "--no-access-log"])  # fmt: skip
-    infra.spawn("embedding-worker", [PY, "-m", "celery", "-A", "services.embedding.worker",
-                                     "worker", "-Q", "embedding", "--pool", "solo",
-                                     "--hostname", "demo-embedding@%h",
-                                     "--loglevel", "INFO"])  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        dead = [p for p in infra.procs if not p.alive()]
-        if dead:
-            fail(dead[0], "exited during start-up")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    fail(next(p for p in infra.procs if p.name == "embedding-api"), "no /health in 90 s")
-    return base
+    return start_service(infra, "embedding", within_s=90)
 
 
 def _run_ids(http: httpx.Client) -> set[str]:

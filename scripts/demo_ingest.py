@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from libs.common.lake_tables import RAW_EVENTS
-from scripts.demo_env import LOG_DIR, Infra, Proc
+from scripts.demo_env import LOG_DIR, Infra, Proc, free_port
 from scripts.simulate import batches
 
 console = Console()
@@ -50,6 +50,33 @@ def fail(proc: Proc, what: str) -> NoReturn:
     console.print(f"[red]{proc.name} {what}.[/red] Last lines of {proc.log}:")
     console.print(proc.tail(), markup=False, highlight=False)
     raise SystemExit(1)
+
+
+def start_service(infra: Infra, service: str, *, within_s: float = 60) -> str:
+    """A service's API (uvicorn, a free port) and its worker on its own queue (one solo
+    process: one model in memory); the API's base once /health answers."""
+    port = free_port()
+    infra.spawn(f"{service}-api", [PY, "-m", "uvicorn", f"services.{service}.main:app",
+                                   "--host", "127.0.0.1", "--port", str(port),
+                                   "--no-access-log"])  # fmt: skip
+    infra.spawn(f"{service}-worker", [PY, "-m", "celery", "-A", f"services.{service}.worker",
+                                      "worker", "-Q", service, "--pool", "solo",
+                                      "--hostname", f"demo-{service}@%h",
+                                      "--loglevel", "INFO"])  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        dead = [p for p in infra.procs if not p.alive()]
+        if dead:
+            fail(dead[0], "exited during start-up")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    fail(next(p for p in infra.procs if p.name == f"{service}-api"),
+         f"no /health in {within_s:.0f} s")  # fmt: skip
 
 
 def replay(base: str, key: str, entries: list[dict[str, Any]], size: int) -> dict[str, Any]:

@@ -17,8 +17,8 @@ import httpx
 from rich.table import Table
 
 from scripts.demo_consent import record_consent
-from scripts.demo_env import Infra, free_port
-from scripts.demo_ingest import PY, cli, console, drain, fail, replay
+from scripts.demo_env import Infra
+from scripts.demo_ingest import cli, console, drain, fail, replay, start_service
 from services.risk.config import DISCLAIMER
 from services.risk.features.compute import LOOKBACK_DAYS
 from services.risk.model.cohort import CohortSpec, log_entries, simulate
@@ -32,27 +32,7 @@ LEVELS = ("low", "medium", "high", "critical")
 
 def start_risk(infra: Infra) -> str:
     """The risk API and its worker; the API's base."""
-    port = free_port()
-    infra.spawn("risk-api", [PY, "-m", "uvicorn", "services.risk.main:app",
-                             "--host", "127.0.0.1", "--port", str(port),
-                             "--no-access-log"])  # fmt: skip
-    infra.spawn("risk-worker", [PY, "-m", "celery", "-A", "services.risk.worker", "worker",
-                                "-Q", "risk", "--pool", "solo", "--hostname", "demo-risk@%h",
-                                "--loglevel", "INFO"])  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        dead = [p for p in infra.procs if not p.alive()]
-        if dead:
-            fail(dead[0], "exited during start-up")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    fail(next(p for p in infra.procs if p.name == "risk-api"), "no /health in 60 s")
-    return base
+    return start_service(infra, "risk")
 
 
 def recent_entries(spec: CohortSpec, users: range, days: int) -> list[dict[str, Any]]:
