@@ -55,6 +55,14 @@ def asset_written(path: str, *, service: str) -> None:
     _send(TaskName.CATALOG_REGISTER, event.model_dump(mode="json"))
 
 
+RUN_NAMESPACE = uuid.UUID("0f6b8a52-3c1d-4b7e-9a44-2d5e8c1f7a90")
+
+
+def run_id_for(job: str, key: str) -> uuid.UUID:
+    """A run id for a job whose runs are named otherwise (a folder, an upload id, a row id)."""
+    return uuid.uuid5(RUN_NAMESPACE, f"{job}:{key}")
+
+
 def run_event(
     run_id: uuid.UUID,
     *,

@@ -17,7 +17,7 @@ import polars as pl
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.catalog import asset_written
+from libs.common.catalog import asset_written, run_event, run_id_for
 from libs.common.consent import query_allowed
 from libs.common.contracts import ConsentPurpose
 from libs.common.lake import Lake
@@ -120,6 +120,12 @@ async def build_recommender_data(
         lake, f"{settings.export_recsys_prefix}/{tenant}", settings.export_recsys_keep_runs
     )
     asset_written(f"{settings.export_recsys_prefix}/{tenant}", service="export")  # manifest last
+    read = [(s.path, s.version) for s in (interactions, items) if s.version is not None]
+    run_event(
+        run_id_for("export.recommender", run_dir), job="export.recommender", service="export",
+        state="COMPLETE", inputs=read, outputs=[(run_dir, None)],
+        facets={"tenant": tenant, "run": run_id, "consent_checked_at": checked_at.isoformat()},
+    )  # fmt: skip
     log.info(
         "recsys.built",
         tenant=tenant,

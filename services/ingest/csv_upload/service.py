@@ -14,7 +14,7 @@ import pyarrow as pa
 import structlog
 
 from libs.common.auth import TENANT_RE
-from libs.common.catalog import asset_written
+from libs.common.catalog import asset_written, run_event, run_id_for
 from libs.common.db import get_engine
 from libs.common.errors import Unprocessable
 from libs.common.lake import Lake
@@ -184,10 +184,20 @@ async def _finish(
 def _assets_written(upload: pipeline.Upload, counts: dict[str, int]) -> None:
     """Tell the catalog about the tenant table and the quarantine folder this upload wrote
     (in a thread: the Redis client blocks)."""
+    written: list[tuple[str, int | None]] = []
     if counts["inserted"] + counts["updated"]:
-        asset_written(tables.table_path(upload.tenant, upload.data_type.name), service="ingest")
+        table = tables.table_path(upload.tenant, upload.data_type.name)
+        asset_written(table, service="ingest")
+        written.append((table, None))  # its version is not tracked by the upload
     if upload.quarantine.rows:  # raw/quarantine/<tenant>/<data_type>/<upload>.parquet
         asset_written(upload.quarantine.path.rsplit("/", 1)[0], service="ingest")
+        written.append((upload.quarantine.path, None))
+    if written:
+        run_event(
+            run_id_for("ingest.csv_upload", upload.upload_id), job="ingest.csv_upload",
+            service="ingest", state="COMPLETE", outputs=written,
+            facets={"tenant": upload.tenant, "data_type": upload.data_type.name},
+        )  # fmt: skip
 
 
 def _next(chunks: Iterator[pipeline.ChunkOutcome]) -> pipeline.ChunkOutcome | None:

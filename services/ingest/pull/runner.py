@@ -18,7 +18,7 @@ import pyarrow as pa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.catalog import asset_written
+from libs.common.catalog import asset_written, run_event, run_id_for
 from libs.common.crypto import get_data_keys, make_provider
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
@@ -135,6 +135,9 @@ async def _run_locked(
         await quality.record(conn, job["name"], "pull", accepted=len(fetched.records))
     if version is not None:  # after the Delta commit and the transaction recording it
         asset_written(table.path, service="ingest")
+        run_event(run_id_for("ingest.pull", str(report.run_id)), job="ingest.pull",
+                  service="ingest", state="COMPLETE", outputs=[(table.path, version)],
+                  facets={"job": job["name"], "records": len(fetched.records)})  # fmt: skip
     report.state = "landed" if fetched.records else "empty"
     report.rows, report.files = len(fetched.records), len(fetched.files)
     log.info(

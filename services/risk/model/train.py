@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from libs.common.catalog import asset_written
+from libs.common.catalog import asset_written, run_event
 from libs.common.consent import query_allowed
 from libs.common.contracts import ConsentPurpose
 from libs.common.lake import Lake
@@ -192,6 +192,13 @@ async def _train_table(
         now=now,
     )
     asset_written(settings.risk_models_prefix, service="risk")  # the models row is committed
+    features = sources.get("features_table_version")  # None: a synthetic table, not the lake's
+    run_event(
+        job_id, job="risk.train", service="risk", state="COMPLETE",
+        inputs=[(settings.risk_features_table, features)] if features is not None else [],
+        outputs=[(path, None)],
+        facets={"model_version": version, "promoted": promoted, "rows": table.num_rows},
+    )  # fmt: skip
     report["promoted"] = promoted
     return report
 
