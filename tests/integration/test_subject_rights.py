@@ -132,7 +132,8 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
 
     env = lake_env(s3_lake) | {"MINDLAKE_QDRANT_PATH": str(tmp_path / "qdrant")}
     persona_keys = [subject_key(u, s3_lake) for u in (erased, exported)]
-    names = ("ingest", "consent", "compliance", "export", "embedding", "risk", "beat")
+    tenant = f"t{run}"
+    names = ("ingest", "consent", "compliance", "export", "embedding", "risk", "catalog", "beat")
     with workers(env, tmp_path, *names) as logs:
         from services.ingest.worker import celery_app
 
@@ -265,6 +266,25 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
         await wait_until(
             lambda: scalar("SELECT count(*) = 0 FROM ingest.outbox WHERE flushed_at IS NULL"),
             120, logs, "the late entries",
+        )  # fmt: skip
+
+        # The catalog knows what the writers wrote, from their hints alone (no reconcile).
+        wanted = sorted({
+            "raw/events", f"raw/tenants/{tenant}/interactions",
+            f"raw/quarantine/{tenant}/interactions", "processed/training-data",
+            "backups/consent_records", "compliance/erasure-receipts",
+        })  # fmt: skip
+        await wait_until(
+            lambda: scalar("SELECT count(*) = :n FROM catalog.assets WHERE status = 'present'"
+                           " AND location = ANY(:l)", n=len(wanted), l=wanted),
+            120, logs, "the catalog's assets",
+        )  # fmt: skip
+        read = training["manifest"]["source_tables"]["raw/events"]["version"]
+        await wait_until(
+            lambda: scalar("SELECT count(*) = 1 FROM catalog.run_datasets WHERE run_id = :r"
+                           " AND direction = 'input' AND location = 'raw/events'"
+                           " AND version = :v", r=uuid.UUID(training_id), v=read),
+            60, logs, "the training export's lineage",
         )  # fmt: skip
 
     # No trace anywhere, by a search independent of the service's own scan.
