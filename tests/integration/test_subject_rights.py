@@ -286,6 +286,14 @@ async def test_erasure_leaves_no_trace_and_export_holds_everything(
                            " AND version = :v", r=uuid.UUID(training_id), v=read),
             60, logs, "the training export's lineage",
         )  # fmt: skip
+        await wait_until(  # and upstream of that version, the flush batch that wrote it
+            lambda: scalar(
+                "SELECT count(*) = 1 FROM catalog.run_datasets d JOIN catalog.runs r"
+                " USING (run_id) WHERE r.job = 'ingest.flush' AND d.direction = 'output'"
+                " AND d.location = 'raw/events' AND d.version = :v", v=read,
+            ),
+            60, logs, "the flush run that wrote the version the export read",
+        )  # fmt: skip
 
     # No trace anywhere, by a search independent of the service's own scan.
     needles = [erased, erased_email, *erased_sentences]

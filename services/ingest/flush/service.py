@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from libs.common.catalog import asset_written
+from libs.common.catalog import asset_written, run_event, run_id_for
 from libs.common.crypto import get_data_keys
 from libs.common.db import one_shot_engine
 from libs.common.lake import Lake
@@ -107,6 +107,11 @@ async def land_batch(
         await retire(
             conn, batch_id, erased, rows, lake_version=landed.version, bytes_landed=landed.bytes
         )
+    run_event(  # lineage: the batch is a run that wrote this version of raw/events
+        run_id_for("ingest.flush", str(batch_id)), job="ingest.flush", service="ingest",
+        state="COMPLETE", outputs=[(RAW_EVENTS, landed.version)],
+        facets={"batch_id": batch_id, "rows": landed.rows},
+    )  # fmt: skip
 
     metrics.FLUSH_SECONDS.observe(time.perf_counter() - started)
     oldest = min(r.received_at for r in rows)
