@@ -98,7 +98,7 @@ async def test_a_hint_refreshes_one_asset_and_a_vanished_one_is_missing(
     assert registered == "raw/events"
     after = (await call(reader, "GET", f"/v1/assets/{asset_id}")).json()
     assert (after["version"], after["rows"]) == (2, 7)
-    assert after["created_at"] == before["created_at"]
+    assert after["created_at"] == before["created_at"] and after["last_writer"] == "risk"
     assert after["updated_at"] > before["updated_at"]
     versions = (await call(reader, "GET", f"/v1/assets/{asset_id}/versions")).json()["items"]
     assert [v["version"] for v in versions] == [2, 1, 0]
@@ -116,6 +116,8 @@ async def test_a_hint_refreshes_one_asset_and_a_vanished_one_is_missing(
     assert await reconcile(catalog_env) == {"assets": 5, "failed": 0, "missing": 1}
     models = (await call(reader, "GET", f"/v1/assets/{service.asset_id('models/risk')}")).json()
     assert models["status"] == "missing"
+    kept = (await call(reader, "GET", f"/v1/assets/{asset_id}")).json()
+    assert kept["last_writer"] == "risk"  # a reconcile names no writer, and forgets none
 
 
 @pytest.mark.parametrize("lake_settings", ["local"], indirect=True)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, case, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +31,7 @@ async def upsert(conn: AsyncConnection, values: dict[str, Any]) -> None:
         c: excluded[c] for c in values if c not in ("id", "location", "created_at")
     }
     refreshed["updated_at"] = case((changed, excluded.updated_at), else_=T.c.updated_at)
+    refreshed["last_writer"] = func.coalesce(excluded.last_writer, T.c.last_writer)  # reconcile
     await conn.execute(statement.on_conflict_do_update(index_elements=[T.c.id], set_=refreshed))
 
 

@@ -46,10 +46,9 @@ class Context(BaseContext):
     def __init__(self) -> None:
         super().__init__()
         self.assets = DataLoader(load_fn=_load_assets)
-        self.principal: Principal | None = None
 
     async def reader(self, asset: str) -> Principal:
-        """The caller, once authenticated; each call puts a read of `asset` on the audit log."""
+        """The caller with `catalog:read`; the read of `asset` is on the audit log."""
         return await self._caller(Scope.CATALOG_READ, AuditAction.Read, asset)
 
     async def writer(self, asset: str) -> Principal:
@@ -59,7 +58,6 @@ class Context(BaseContext):
     async def _caller(self, scope: str, action: AuditAction, asset: str) -> Principal:
         request: Request = self.request  # type: ignore[assignment]
         principal = await authenticate(request, scope)
-        self.principal = principal
         raw = request.headers.get("x-purpose", AuditPurpose.Admin.value)
         try:
             purpose = AuditPurpose(raw)
