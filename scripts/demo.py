@@ -41,29 +41,31 @@ import time
 from datetime import date
 from typing import Any
 
-import httpx
-
-from scripts.demo_catalog import catalog, start_catalog
+from scripts.demo_catalog import catalog
 from scripts.demo_consent import consent_and_audit, subject_rights, training_export
-from scripts.demo_embedding import embed_and_search, start_embedding
+from scripts.demo_embedding import embed_and_search
 from scripts.demo_env import LOG_DIR, RUN_FILE, Infra, free_port, start_infra
 from scripts.demo_ingest import (
     PY,
     cli,
     console,
     drain,
-    fail,
     pair_lake_with_database,
     replay,
+    start_service,
     summary,
+    wait_healthy,
 )
 from scripts.demo_personas import personas
-from scripts.demo_risk import start_risk, train_and_assess
+from scripts.demo_risk import train_and_assess
 from scripts.simulate import generate_day
 
 # The consent worker runs the compliance and export tasks too: every task module those
 # services' own workers import, so the demo cannot miss one a service adds.
 EXTRA_WORKERS = ("services.compliance.worker", "services.export.worker")
+# The services with an API and a worker of their own, and how long each may take to start
+# (the embedding worker loads its model first).
+OWN_WORKERS = {"services.embedding": 90.0, "services.risk": 60.0, "services.catalog": 60.0}
 
 
 def task_modules(*workers: str) -> list[str]:
@@ -90,23 +92,7 @@ def start_services(infra: Infra) -> dict[str, str]:
     infra.spawn("beat", [*celery, "beat", "--loglevel", "INFO",
                          "--schedule", str(LOG_DIR.parent / "celerybeat-schedule")])  # fmt: skip
     bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    waiting = dict(bases)
-    deadline = time.monotonic() + 60
-    while waiting and time.monotonic() < deadline:
-        dead = [p for p in infra.procs if not p.alive()]
-        if dead:
-            fail(dead[0], "exited during start-up")
-        for name, base in list(waiting.items()):
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    del waiting[name]
-            except httpx.TransportError:
-                pass
-        time.sleep(0.3)
-    if waiting:
-        name = next(iter(waiting))
-        fail(next(p for p in infra.procs if p.name in (f"{name}-api", "api")),
-             "did not answer /health in 60 s")  # fmt: skip
+    wait_healthy(infra, bases, 60)
     return bases
 
 
@@ -152,9 +138,9 @@ def main() -> None:
         admin = cli(infra, "keys", "create", "--name", "demo-admin", "--scope", "admin", "--quiet")
         admin = admin.strip().splitlines()[-1]
         bases = start_services(infra)
-        bases["embedding"] = start_embedding(infra)
-        bases["risk"] = start_risk(infra)
-        bases["catalog"] = start_catalog(infra)
+        for package, within_s in OWN_WORKERS.items():
+            name = package.removeprefix("services.")
+            bases[name] = start_service(infra, package, within_s=within_s)
         base = bases["ingest"]
         console.print(
             f"ingest API {base}, consent API {bases['consent']}, compliance API "

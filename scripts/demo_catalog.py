@@ -1,6 +1,6 @@
-"""The demo's catalog step: the catalog API and worker (which registers what the writers
-announce as the demo runs), then a reconcile of the whole lake and the assets printed, once
-over REST and once as a GraphQL query."""
+"""The demo's catalog step (its API and worker are started with the others, by demo.py, and
+register what the writers announce as the demo runs): a reconcile of the whole lake, the
+assets printed once over REST and once as a GraphQL query, and the export's lineage."""
 
 from __future__ import annotations
 
@@ -9,16 +9,11 @@ import sys
 import httpx
 
 from scripts.demo_env import LOG_DIR, Infra
-from scripts.demo_ingest import cli, console, start_service
+from scripts.demo_ingest import cli, console
 from services.catalog.assets.cli import assets_table
 
 QUERY = "{ listDataAssets(types: [TIME_SERIES]) { name version rows bytes } }"
 PICTURE = LOG_DIR.parent / "lineage.svg"
-
-
-def start_catalog(infra: Infra) -> str:
-    """The catalog API and its worker; the API's base."""
-    return start_service(infra, "catalog")
 
 
 def catalog(infra: Infra, base: str, admin: str) -> None:

@@ -1,6 +1,6 @@
-"""The demo's embedding step: the embedding API and worker, a sync of the simulated day into
-Qdrant (local mode, in var/demo/qdrant), and one personalization search of a journaling
-user who granted personalization."""
+"""The demo's embedding step, through its API and worker (started by demo.py): a sync of the
+simulated day into Qdrant (local mode, in var/demo/qdrant), and one personalization search
+of a journaling user who granted personalization."""
 
 from __future__ import annotations
 
@@ -13,14 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from scripts.demo_env import Infra
-from scripts.demo_ingest import cli, console, start_service
+from scripts.demo_ingest import cli, console
 
 QUERY = "I could not sleep and felt anxious about work"
-
-
-def start_embedding(infra: Infra) -> str:
-    """The embedding API and its worker (one process: one model in memory); the API's base."""
-    return start_service(infra, "embedding", within_s=90)
 
 
 def _run_ids(http: httpx.Client) -> set[str]:

@@ -52,31 +52,43 @@ def fail(proc: Proc, what: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def start_service(infra: Infra, service: str, *, within_s: float = 60) -> str:
-    """A service's API (uvicorn, a free port) and its worker on its own queue (one solo
-    process: one model in memory); the API's base once /health answers."""
-    port = free_port()
-    infra.spawn(f"{service}-api", [PY, "-m", "uvicorn", f"services.{service}.main:app",
-                                   "--host", "127.0.0.1", "--port", str(port),
-                                   "--no-access-log"])  # fmt: skip
-    infra.spawn(f"{service}-worker", [PY, "-m", "celery", "-A", f"services.{service}.worker",
-                                      "worker", "-Q", service, "--pool", "solo",
-                                      "--hostname", f"demo-{service}@%h",
-                                      "--loglevel", "INFO"])  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+def wait_healthy(infra: Infra, bases: dict[str, str], within_s: float) -> None:
+    """Until every API of `bases` (service name to base URL) answers /health; a process
+    that dies, or an API still silent at the deadline, ends the demo with its log."""
+    waiting = dict(bases)
     deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
+    while waiting and time.monotonic() < deadline:
         dead = [p for p in infra.procs if not p.alive()]
         if dead:
             fail(dead[0], "exited during start-up")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return base
-        except httpx.TransportError:
-            pass
+        for name, base in list(waiting.items()):
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    del waiting[name]
+            except httpx.TransportError:
+                pass
         time.sleep(0.3)
-    fail(next(p for p in infra.procs if p.name == f"{service}-api"),
-         f"no /health in {within_s:.0f} s")  # fmt: skip
+    if waiting:
+        name = next(iter(waiting))
+        fail(next(p for p in infra.procs if p.name in (f"{name}-api", "api")),
+             f"did not answer /health in {within_s:.0f} s")  # fmt: skip
+
+
+def start_service(infra: Infra, package: str, *, within_s: float = 60) -> str:
+    """A service's API (uvicorn, a free port) and its worker on its own queue (one solo
+    process: one model in memory), e.g. `services.risk`; the API's base once it answers."""
+    name = package.removeprefix("services.")
+    port = free_port()
+    infra.spawn(f"{name}-api", [PY, "-m", "uvicorn", f"{package}.main:app",
+                                "--host", "127.0.0.1", "--port", str(port),
+                                "--no-access-log"])  # fmt: skip
+    infra.spawn(f"{name}-worker", [PY, "-m", "celery", "-A", f"{package}.worker",
+                                   "worker", "-Q", name, "--pool", "solo",
+                                   "--hostname", f"demo-{name}@%h",
+                                   "--loglevel", "INFO"])  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    wait_healthy(infra, {name: base}, within_s)
+    return base
 
 
 def replay(base: str, key: str, entries: list[dict[str, Any]], size: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from scripts.demo_consent import record_consent
 from scripts.demo_env import Infra
-from scripts.demo_ingest import cli, console, drain, fail, replay, start_service
+from scripts.demo_ingest import cli, console, drain, fail, replay
 from services.risk.config import DISCLAIMER
 from services.risk.features.compute import LOOKBACK_DAYS
 from services.risk.model.cohort import CohortSpec, log_entries, simulate
@@ -28,11 +28,6 @@ REPLAYED_USERS = 120  # of whom this many have their last LOOKBACK_DAYS days rep
 NEW_USERS, NEW_DAYS = 10, 3  # and these only their chat-bot turns of the last 3 days: no mood
 # and no activity baseline, so low-coverage assessments
 LEVELS = ("low", "medium", "high", "critical")
-
-
-def start_risk(infra: Infra) -> str:
-    """The risk API and its worker; the API's base."""
-    return start_service(infra, "risk")
 
 
 def recent_entries(spec: CohortSpec, users: range, days: int) -> list[dict[str, Any]]:
