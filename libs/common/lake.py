@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -173,6 +173,21 @@ def delta_tables(lake: Lake, prefix: str) -> list[str]:
 def delta_tables_in(objects: list[LakeObject]) -> list[str]:
     """The Delta tables among listed objects (sorted paths of folders holding a `_delta_log`)."""
     return sorted({o.path.split(DELTA_LOG, 1)[0] for o in objects if DELTA_LOG in o.path})
+
+
+def vacuum_all(lake: Lake, path: str, table: DeltaTable) -> int:
+    """Vacuum with zero retention, when there is a file to remove. delta-rs lists removed
+    files until their tombstones expire, even once gone: only files still present count, and
+    with none the table gets no VACUUM commits (a second erasure changes nothing)."""
+    planned = table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
+    if not planned:
+        return 0
+    root = lake.uri(path).rstrip("/") + "/"
+    present = {o.path[len(path) + 1 :] for o in lake.list(path)}
+    live = {unquote(p[len(root) :] if p.startswith(root) else p) for p in planned} & present
+    if live:
+        table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    return len(live)
 
 
 def plain_strings(table: pa.Table) -> pa.Table:

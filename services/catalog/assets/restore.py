@@ -19,7 +19,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import unquote
 
 import pyarrow.compute as pc
 from deltalake import DeltaTable
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common import consent
 from libs.common.errors import Conflict, NotFound, Unprocessable
-from libs.common.lake import Lake, plain_strings
+from libs.common.lake import Lake, plain_strings, vacuum_all
 from libs.common.lake_crypto import SUBJECT_COLUMN
 from libs.common.lake_locks import pull_job_locked, raw_events_locked, take_tenant_table_lock
 from libs.common.lake_tables import PULLED, RAW_EVENTS, TENANTS
@@ -56,14 +55,9 @@ def _erase_again(lake: Lake, location: str, table: DeltaTable, erased: list[str]
     """Delete the erased subjects' rows, then vacuum every file not in the new version."""
     keys = ", ".join(f"'{k}'" for k in erased)  # keyed hashes (hex): no quote in them
     deleted = table.delete(predicate=f"{SUBJECT_COLUMN} IN ({keys})")
-    planned = table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
-    present = {o.path[len(location) + 1 :] for o in lake.list(location)}
-    root = lake.uri(location).rstrip("/") + "/"
-    live = {unquote(p[len(root) :] if p.startswith(root) else p) for p in planned} & present
-    if live:
-        table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+    purged = vacuum_all(lake, location, table)
     table.create_checkpoint()
-    return {"rows_removed": int(deleted["num_deleted_rows"]), "files_purged": len(live)}
+    return {"rows_removed": int(deleted["num_deleted_rows"]), "files_purged": purged}
 
 
 def _subjects(table: DeltaTable) -> list[str]:

@@ -15,7 +15,6 @@ import asyncio
 import io
 import re
 from collections.abc import Iterable
-from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +22,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from libs.common import lake_tables
-from libs.common.lake import Lake, delta_tables
+from libs.common.lake import Lake, delta_tables, vacuum_all
 from libs.common.lake_locks import pull_job_locked, raw_events_locked
 from libs.common.lake_tables import RAW_EVENTS
 from libs.common.subject_rights import Collected, SubjectContext
@@ -98,21 +97,6 @@ def purge_open(
     if counts["files_rewritten"] or counts["files_purged"]:
         table.create_checkpoint()
     return counts
-
-
-def vacuum_all(lake: Lake, path: str, table: DeltaTable) -> int:
-    """Vacuum with zero retention, when there is a file to remove. delta-rs lists removed
-    files until their tombstones expire, even once gone: only files still present count, and
-    with none the table gets no VACUUM commits (a second erasure changes nothing)."""
-    planned = table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=True)
-    if not planned:
-        return 0
-    root = lake.uri(path).rstrip("/") + "/"
-    present = {o.path[len(path) + 1 :] for o in lake.list(path)}
-    live = {unquote(p[len(root) :] if p.startswith(root) else p) for p in planned} & present
-    if live:
-        table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
-    return len(live)
 
 
 def has_subjects(table: DeltaTable) -> bool:
