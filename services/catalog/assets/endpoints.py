@@ -10,12 +10,13 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Query, Request
 
-from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
-from libs.common.auth import Principal, Scope, authenticate
+from libs.common.audit import AuditAction, AuditPurpose
+from libs.common.auth import Scope, authenticate
 from libs.common.contracts import Queue, TaskName
 from libs.common.db import get_engine
 from libs.common.errors import NotFound, Unprocessable
 from libs.common.lake import Lake
+from services.catalog.access import caller, record
 from services.catalog.assets import repository
 from services.catalog.assets.known import AssetType, StorageFormat
 from services.catalog.assets.restore import restore
@@ -38,11 +39,9 @@ Purpose = Annotated[AuditPurpose, Query(description="Why the catalog is read (on
 Tag = Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
 
 
-async def _read(request: Request, purpose: AuditPurpose, asset: str) -> Principal:
-    principal = await authenticate(request, Scope.CATALOG_READ)
-    await audit(entry_from_request(request, principal, purpose=purpose,
-                                   action=AuditAction.Read, asset=asset, subject=None))  # fmt: skip
-    return principal
+async def _read(request: Request, purpose: AuditPurpose, asset: str) -> None:
+    await caller(request, Scope.CATALOG_READ, action=AuditAction.Read, asset=asset,
+                 purpose=purpose)  # fmt: skip
 
 
 @router.get("/assets", response_model=AssetList, summary="The lake's assets")
@@ -118,10 +117,7 @@ async def asset_versions(
 @router.post("/catalog/reconcile", response_model=ReconcileQueued, status_code=202,
              summary="Find and inspect every asset in the lake now")  # fmt: skip
 async def reconcile_now(request: Request) -> ReconcileQueued:
-    principal = await authenticate(request, Scope.CATALOG_WRITE)
-    await audit(entry_from_request(request, principal, purpose=AuditPurpose.Admin,
-                                   action=AuditAction.Write, asset="catalog/assets",
-                                   subject=None))  # fmt: skip
+    await caller(request, Scope.CATALOG_WRITE, action=AuditAction.Write, asset="catalog/assets")
     await anyio.to_thread.run_sync(
         lambda: celery_app.send_task(TaskName.CATALOG_RECONCILE, queue=Queue.CATALOG.value)
     )
@@ -144,10 +140,8 @@ async def restore_asset(request: Request, asset_id: uuid.UUID, body: RestoreIn) 
             "only a Delta asset has versions to restore",
             errors=[{"field": "asset_id", "reason": f"storage format {row['storage_format']}"}],
         )
-    await audit(entry_from_request(request, principal, purpose=AuditPurpose.Admin,
-                                   action=AuditAction.VersionRestore,
-                                   asset=f"catalog/assets/{asset_id}@{body.version}",
-                                   subject=None))  # fmt: skip
+    await record(request, principal, action=AuditAction.VersionRestore,
+                 asset=f"catalog/assets/{asset_id}@{body.version}")  # fmt: skip
     settings = get_catalog_settings()
     done = await restore(get_engine(), Lake(settings), row["location"], body.version,
                          confirmed=body.drop_later_writes)  # fmt: skip

@@ -93,8 +93,8 @@ def _parquet(lake: Lake, objects: list[LakeObject], facts: Facts, sample_rows: i
         schema = parquet.schema_arrow
         sample = parquet.read_row_group(0) if parquet.num_row_groups else None
     facts.columns = _columns(schema, sample.slice(0, sample_rows) if sample is not None else None)
-    parts = [o for o in objects if o.path.endswith(".parquet")][:PARQUET_FOOTERS_MAX]
-    if len(parts) == len([o for o in objects if o.path.endswith(".parquet")]):
+    parts = [o for o in objects if o.path.endswith(".parquet")]
+    if len(parts) <= PARQUET_FOOTERS_MAX:  # more: no row count rather than a partial one
         total = 0
         for part in parts:
             with lake.open_input_file(part.path) as src:

@@ -21,10 +21,11 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import Info
 
-from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
+from libs.common.audit import AuditAction, AuditPurpose
 from libs.common.auth import Principal, Scope, authenticate
 from libs.common.db import get_engine
 from libs.common.errors import Unprocessable
+from services.catalog.access import record
 from services.catalog.assets import repository
 from services.catalog.assets.known import AssetType
 from services.catalog.config import get_catalog_settings
@@ -64,9 +65,7 @@ class Context(BaseContext):
         except ValueError:
             known = ", ".join(p.value for p in AuditPurpose)
             raise Unprocessable(f"X-Purpose must be one of {known}") from None
-        entry = entry_from_request(request, principal, purpose=purpose, action=action,
-                                   asset=asset, subject=None)  # fmt: skip
-        await audit(entry)
+        await record(request, principal, action=action, asset=asset, purpose=purpose)
         return principal
 
 

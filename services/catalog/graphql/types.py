@@ -49,11 +49,8 @@ async def _lineage(
         up = await lineage_service.walk(conn, start, version=version, direction="upstream", depth=1)
         down = await lineage_service.walk(conn, start, version=version, direction="downstream",
                                           depth=1)  # fmt: skip
-    as_graph = [{"runs": g["runs"], "edges": [
-        {"asset_id": a, "run_id": r, "version": v, "direction": d} for a, r, v, d in g["edges"]
-    ]} for g in (up, down)]  # fmt: skip
-    return DataLineage(upstream=_edges(as_graph[0], str(start), "upstream"),
-                       downstream=_edges(as_graph[1], str(start), "downstream"))  # fmt: skip
+    return DataLineage(upstream=_edges(up, str(start), "upstream"),
+                       downstream=_edges(down, str(start), "downstream"))  # fmt: skip
 
 
 @strawberry.type(description="A Delta table or a file set of the lake")

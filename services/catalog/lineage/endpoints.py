@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Query, Request, Response
 
-from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
-from libs.common.auth import Scope, authenticate
+from libs.common.audit import AuditAction, AuditPurpose
+from libs.common.auth import Scope
 from libs.common.db import get_engine
 from libs.common.errors import NotFound
+from services.catalog.access import caller
 from services.catalog.assets import repository as assets_repository
 from services.catalog.config import get_catalog_settings
 from services.catalog.lineage import repository, service, svg
@@ -26,9 +27,8 @@ Depth = Annotated[int, Query(ge=1, le=50, description="Runs away from the asset"
 
 
 async def _reader(request: Request, purpose: AuditPurpose, asset: str) -> None:
-    principal = await authenticate(request, Scope.CATALOG_READ)
-    await audit(entry_from_request(request, principal, purpose=purpose,
-                                   action=AuditAction.Read, asset=asset, subject=None))  # fmt: skip
+    await caller(request, Scope.CATALOG_READ, action=AuditAction.Read, asset=asset,
+                 purpose=purpose)  # fmt: skip
 
 
 async def graph_of(

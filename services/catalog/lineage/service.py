@@ -52,7 +52,8 @@ def _run_out(run: dict[str, Any]) -> dict[str, Any]:
 async def walk(
     conn: AsyncConnection, start: uuid.UUID, *, version: int | None, direction: str, depth: int
 ) -> dict[str, Any]:
-    """Runs and edges `depth` runs away from the asset, up- or downstream."""
+    """Runs and edges `depth` runs away from the asset, up- or downstream; each edge: asset,
+    run, version, input/output."""
     runs: dict[uuid.UUID, dict[str, Any]] = {}
     edges: set[tuple[str, str, int | None, str]] = set()  # (asset id, run id, version, way)
     frontier: list[tuple[uuid.UUID, int | None]] = [(start, version)]
@@ -76,7 +77,9 @@ async def walk(
         frontier = next_frontier
         if not frontier:
             break
-    return {"runs": list(runs.values()), "edges": sorted(edges, key=str)}
+    keys = ("asset_id", "run_id", "version", "direction")
+    return {"runs": list(runs.values()),
+            "edges": [dict(zip(keys, e, strict=True)) for e in sorted(edges, key=str)]}  # fmt: skip
 
 
 async def lineage(
@@ -89,7 +92,6 @@ async def lineage(
     for way in ways:
         part = await walk(conn, start, version=version, direction=way, depth=depth)
         runs |= {str(r["run_id"]): r for r in part["runs"]}
-        edges += [{"asset_id": a, "run_id": r, "version": v, "direction": d}
-                  for a, r, v, d in part["edges"]]  # fmt: skip
+        edges += part["edges"]
     unique = {(e["asset_id"], e["run_id"], e["version"], e["direction"]): e for e in edges}
     return {"runs": list(runs.values()), "edges": list(unique.values())}
