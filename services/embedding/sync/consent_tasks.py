@@ -1,6 +1,6 @@
 """Withdrawal within a minute: `consent.changed`, forwarded by the consent worker, removes a
 user who withdrew `personalization` (their vectors; their personas' processing stopped and
-categorized files and personas deleted); the periodic sweep catches any event that was lost."""
+all three stages deleted); the periodic sweep catches any event that was lost."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def consent_changed(**payload: Any) -> dict[str, int]:
 async def _remove(
     settings: EmbeddingSettings, keys: list[str], *, all_personas: bool
 ) -> dict[str, int]:
-    """Their vectors, and their personas' processing stopped and derived stages deleted."""
+    """Their vectors, and their personas' processing stopped and all three stages deleted."""
     counts = await remove_users(Lake(settings), settings, keys)
     engine = one_shot_engine(settings.database_url)
     try:
