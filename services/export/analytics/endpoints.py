@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
+from libs.common import duckdb_sql
 from libs.common.audit import AuditAction, AuditPurpose, audit, entry_from_request
 from libs.common.auth import Principal, Scope, require_scope
 from libs.common.db import get_engine
@@ -81,7 +82,7 @@ async def run_sql(
         )
 
     try:
-        sql.check_read_only(body.sql)  # refuse before reading the lake
+        duckdb_sql.check_read_only(body.sql)  # refuse before reading the lake
         views = await sql.load_views(lake, get_engine())
         result = await asyncio.to_thread(
             sql.run,
@@ -91,14 +92,14 @@ async def run_sql(
             timeout_s=settings.export_sql_timeout_s,
             memory_limit=settings.export_sql_memory_limit,
         )
-    except sql.SqlRejected as exc:
+    except duckdb_sql.SqlRejected as exc:
         await record(f"rejected-{exc.kind}")
         error = InvalidSql if exc.kind == "syntax" else NotReadOnly
         raise error(exc.detail, errors=[{"field": "sql", "reason": exc.detail}]) from None
-    except sql.SqlTimeout as exc:
+    except duckdb_sql.SqlTimeout as exc:
         await record("timeout")
         raise QueryTimeout(str(exc)) from None
-    except sql.SqlFailed as exc:
+    except duckdb_sql.SqlFailed as exc:
         await record("failed")
         raise QueryFailed(str(exc), errors=[{"field": "sql", "reason": str(exc)}]) from None
     await record("ok")

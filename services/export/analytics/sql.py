@@ -6,26 +6,23 @@ consent query — and never a user id, a body or free text):
 - `interactions(tenant, subject_key, item_id, interaction_type, event_time, event_date, rating)`
 - `items(tenant, item_id, category, title, price, created_at)`
 
-Guards: the text must parse (DuckDB's own parser) as exactly one SELECT (a WITH ... SELECT is
-one); the connection has no file or network access (`enable_external_access=false`) and its
-configuration is locked before the query runs; at most `row_limit` rows come back; a timer
-interrupts the query after `timeout_s`. Views are materialized per query (consent is read at
-query time), so a query costs a scan of the lake's small non-text columns.
+Guards (libs/common/duckdb_sql.py): exactly one SELECT, no file or network access, a locked
+configuration, at most `row_limit` rows back, a timer that interrupts after `timeout_s`.
+Views are materialized per query (consent is read at query time), so a query costs a scan of
+the lake's small non-text columns.
 """
 
 from __future__ import annotations
 
-import re
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from libs.common.contracts import ConsentPurpose
+from libs.common.duckdb_sql import check_read_only, query_arrow
 from libs.common.lake import Lake, read_delta
 from services.export.analytics.source import EVENT_COLUMNS, EVENTS_SCHEMA, RAW_EVENTS, consented
 from services.export.recsys.source import tenant_dirs, tenant_table
@@ -41,49 +38,12 @@ INTERACTION_COLUMNS = [
 ITEM_COLUMNS = ["item_id", "category", "title", "price", "created_at"]
 
 
-class SqlRejected(Exception):
-    """Not a single read-only statement, or not valid SQL."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind  # "syntax" | "not_read_only"
-        self.detail = detail
-
-
-class SqlTimeout(Exception):
-    pass
-
-
-class SqlFailed(Exception):
-    """A valid SELECT that DuckDB could not run (unknown column, permission, type error)."""
-
-
 @dataclass(frozen=True)
 class SqlResult:
     columns: list[dict[str, str]]
     rows: list[list[Any]]
     truncated: bool
     elapsed_ms: float
-
-
-_PRAGMA = re.compile(r"\bpragma_\w+", re.IGNORECASE)
-
-
-def check_read_only(sql: str) -> str:
-    """The one statement of `sql` if it is a SELECT, else `SqlRejected`."""
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:  # ParserException: the admin's own text, shown back to them
-        raise SqlRejected("syntax", str(exc).split("\n")[0]) from None
-    if len(statements) != 1:
-        raise SqlRejected("not_read_only", f"send exactly one statement, not {len(statements)}")
-    statement = statements[0]
-    if statement.type != duckdb.StatementType.SELECT:
-        raise SqlRejected("not_read_only", f"only SELECT is allowed, not {statement.type.name}")
-    query = str(statement.query)
-    if _PRAGMA.search(query):  # DuckDB 1.x parses a PRAGMA as a SELECT of pragma_<name>()
-        raise SqlRejected("not_read_only", "only SELECT is allowed, not PRAGMA")
-    return query
 
 
 def _delta(lake: Lake, rel: str, columns: list[str]) -> pa.Table | None:
@@ -146,30 +106,11 @@ def run(
     memory_limit: str = "2GB",
 ) -> SqlResult:
     """Run one checked SELECT over `views` (blocking: call it in a thread)."""
-    query = check_read_only(sql)
-    con = duckdb.connect(
-        ":memory:",
-        config={"enable_external_access": False, "memory_limit": memory_limit, "threads": 2},
-    )
-    timer = threading.Timer(timeout_s, con.interrupt)
     started = time.perf_counter()
-    try:
-        for name, table in views.items():
-            con.register(name, table)
-        con.execute("SET lock_configuration = true")
-        timer.start()
-        try:
-            relation = con.sql(query)
-            if relation is None:  # not a query after all
-                raise SqlRejected("not_read_only", "the statement returns no rows")
-            table = relation.limit(row_limit + 1).to_arrow_table()
-        except duckdb.InterruptException:
-            raise SqlTimeout(f"the query ran longer than {timeout_s:g} s") from None
-        except duckdb.Error as exc:
-            raise SqlFailed(str(exc).split("\n")[0]) from None
-    finally:
-        timer.cancel()
-        con.close()
+    table = query_arrow(
+        check_read_only(sql), views, row_limit=row_limit, timeout_s=timeout_s,
+        memory_limit=memory_limit,
+    )  # fmt: skip
     truncated = table.num_rows > row_limit
     table = table.slice(0, row_limit)
     columns = [[_json_value(v) for v in column.to_pylist()] for column in table.columns]
