@@ -21,6 +21,7 @@ from libs.common.subject_rights import SubjectRequestRow  # noqa: F401
 from services.catalog.assets import models as _catalog_assets  # noqa: F401
 from services.catalog.db import Base as CatalogBase
 from services.catalog.lineage import models as _catalog_lineage  # noqa: F401
+from services.catalog.transform import models as _catalog_transform  # noqa: F401
 from services.compliance.db import Base as ComplianceBase
 from services.consent.db import Base as ConsentBase
 from services.consent.ledger import models as _consent_ledger  # noqa: F401

@@ -67,6 +67,7 @@ class TaskName(StrEnum):
     CATALOG_REGISTER = "catalog.register"  # an event: a writer committed an asset (AssetWritten)
     CATALOG_RECONCILE = "catalog.reconcile"  # daily: every asset in the lake, found and inspected
     CATALOG_RECORD_RUN = "catalog.record_run"  # an event: a job's run started or ended (RunEvent)
+    CATALOG_SUBJECT_STEP = "catalog.subject_step"
 
 
 # Tasks the consent worker forwards every `consent.changed` event to (payload ConsentChanged):
@@ -105,6 +106,7 @@ class SubjectStore(StrEnum):
     RISK_ASSESSMENTS = "risk.assessments"  # risk.assessments rows
     RISK_INTERVENTIONS = "risk.interventions"  # risk.interventions rows
     RISK_TRAINING_MANIFESTS = "risk.training_manifests"  # who a model was trained on
+    CATALOG_DERIVED = "catalog.derived"  # derived assets a user was computed from
 
 
 def step_task_for(store: str) -> str:

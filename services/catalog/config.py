@@ -25,6 +25,12 @@ class CatalogSettings(CommonSettings):
     # Ingestion jobs (GraphQL) are ingest's pull jobs, managed through ingest's API.
     catalog_ingest_url: str = "http://127.0.0.1:8000"
     catalog_ingest_timeout_s: float = Field(10.0, gt=0)
+    # Transformations (GraphQL applyTransformation): the largest source read and result
+    # written, in rows; how long and how much memory the DuckDB query may take.
+    catalog_transform_source_rows_max: int = Field(5_000_000, ge=1)
+    catalog_transform_rows_max: int = Field(1_000_000, ge=1)
+    catalog_transform_timeout_s: float = Field(60.0, gt=0)
+    catalog_transform_memory: str = Field("2GB", pattern=r"^[0-9]{1,6}(KB|MB|GB)$")
 
 
 @lru_cache

@@ -9,5 +9,9 @@ settings = get_catalog_settings()
 celery_app = create_celery(
     "mindlake-catalog",
     settings,
-    imports=("services.catalog.assets.tasks", "services.catalog.lineage.tasks"),
+    imports=(
+        "services.catalog.assets.tasks",
+        "services.catalog.lineage.tasks",
+        "services.catalog.subjects.tasks",
+    ),
 )

@@ -37,6 +37,8 @@ class StorageFormat(StrEnum):  # the document's Sled and WebM formats are declin
 
 
 RAW_RETENTION = "compliance retention policy raw/events (by event date)"
+DERIVED = "derived"  # the catalog's own: derived/<consent purpose>/<name>, a Delta table each
+DERIVED_RETENTION = "kept until the erasure of a user it was computed from (transform/)"
 NO_RETENTION = "kept until the user's erasure (no retention policy)"
 
 
@@ -125,6 +127,18 @@ KINDS: tuple[Kind, ...] = (
          "Daily snapshots of the consent ledger (the legal record of consent)",
          T.SEMI_STRUCTURED, F.JSON, "consent", None, NO_RETENTION, ("consent", "backup")),
 )  # fmt: skip
+# Transformations' results, by the consent purpose they were made for (transform/).
+DERIVED_PURPOSES: tuple[ConsentPurpose, ...] = (P.ANALYTICS, P.AI_TRAINING, P.RESEARCH)
+KINDS += tuple(
+    Kind(f"{DERIVED}/{p.value}", 1, f"derived for {p.value}: {{0}}",
+         f"A transformation's result, for {p.value} use only", T.STRUCTURED, F.DELTA,
+         "catalog", p, DERIVED_RETENTION, ("derived", p.value))
+    for p in DERIVED_PURPOSES
+)  # fmt: skip
+
+
+def derived_location(purpose: ConsentPurpose, name: str) -> str:
+    return f"{DERIVED}/{purpose.value}/{name}"
 
 
 def kind_of(path: str) -> tuple[Kind, str] | None:

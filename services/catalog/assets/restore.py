@@ -30,6 +30,8 @@ from libs.common.lake import Lake, plain_strings, vacuum_all
 from libs.common.lake_crypto import SUBJECT_COLUMN
 from libs.common.lake_locks import pull_job_locked, raw_events_locked, take_tenant_table_lock
 from libs.common.lake_tables import PULLED, RAW_EVENTS, TENANTS
+from services.catalog.assets.known import DERIVED
+from services.catalog.transform.lock import take_derived_lock
 
 
 @asynccontextmanager
@@ -46,6 +48,10 @@ async def writer_lock(engine: AsyncEngine, location: str) -> AsyncIterator[None]
                 yield
         elif location.startswith(PULLED + "/") and len(parts) == 3:
             async with pull_job_locked(conn, parts[2], wait=True):
+                yield
+        elif location.startswith(DERIVED + "/"):
+            async with conn.begin():
+                await take_derived_lock(conn, location)
                 yield
         else:
             yield

@@ -23,18 +23,21 @@ CODES = {400: "BAD_USER_INPUT", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "
 
 def coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
+    extra: dict[str, object] = {}
     if original is None:  # refused before execution: parse or validation
         code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in error.message else (
             "GRAPHQL_VALIDATION_FAILED")  # fmt: skip
         message = error.message
     elif isinstance(original, ServiceError):
         code, message = CODES.get(original.status, "BAD_USER_INPUT"), str(original)
+        if original.errors:  # the fields at fault and why, as problem+json has them
+            extra = {"errors": original.errors}
     else:
         log.error("graphql_resolver_failed", error_type=type(original).__name__)
         code, message = "INTERNAL_SERVER_ERROR", "internal error"
     return GraphQLError(message, nodes=error.nodes, source=error.source,
                         positions=error.positions, path=error.path, original_error=original,
-                        extensions={**(error.extensions or {}), "code": code})  # fmt: skip
+                        extensions={**(error.extensions or {}), **extra, "code": code})  # fmt: skip
 
 
 class ErrorCodes(SchemaExtension):

@@ -32,7 +32,8 @@ from services.catalog.config import get_catalog_settings
 from services.catalog.graphql import ingestion
 from services.catalog.graphql.errors import ErrorCodes
 from services.catalog.graphql.ingestion import IngestionJob, JobExecutionResult
-from services.catalog.graphql.types import DataAsset, DataAssetType
+from services.catalog.graphql.transform import apply_transformation
+from services.catalog.graphql.types import DataAsset, DataAssetType, asset_uuid
 
 MAX_DEPTH, MAX_ALIASES, MAX_TOKENS = 8, 20, 2000
 
@@ -56,6 +57,8 @@ class Context(BaseContext):
         """A caller with `catalog:write`; the write of `asset` is on the audit log."""
         return await self._caller(Scope.CATALOG_WRITE, AuditAction.Write, asset)
 
+    purpose = AuditPurpose.Admin  # the caller's, once `reader` or `writer` has checked it
+
     async def _caller(self, scope: str, action: AuditAction, asset: str) -> Principal:
         request: Request = self.request  # type: ignore[assignment]
         principal = await authenticate(request, scope)
@@ -66,18 +69,12 @@ class Context(BaseContext):
             known = ", ".join(p.value for p in AuditPurpose)
             raise Unprocessable(f"X-Purpose must be one of {known}") from None
         await record(request, principal, action=action, asset=asset, purpose=purpose)
+        self.purpose = purpose
         return principal
 
 
-def _id(value: strawberry.ID) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Unprocessable("id is not an asset id (a UUID)") from None
-
-
 async def get_data_asset(info: Info[Context, None], id: strawberry.ID) -> DataAsset | None:
-    asset_id = _id(id)
+    asset_id = asset_uuid(id)
     await info.context.reader(f"catalog/assets/{asset_id}")
     row = await info.context.assets.load(asset_id)
     return DataAsset.from_row(row) if row else None
@@ -136,6 +133,10 @@ class Mutation:
     )
     run_ingestion_job: JobExecutionResult = strawberry.field(
         resolver=ingestion.run_ingestion_job, description="Run a pull job now"
+    )
+    apply_transformation: DataAsset = strawberry.field(
+        resolver=apply_transformation,
+        description="A read-only query over an asset, written as a derived asset",
     )
 
 

@@ -16,6 +16,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from libs.common.db import get_engine
+from libs.common.errors import Unprocessable
 from services.catalog.assets.known import AssetType, StorageFormat
 from services.catalog.lineage import service as lineage_service
 
@@ -27,6 +28,13 @@ Long = strawberry.scalar(
     parse_value=int,
     description="A 64-bit integer (byte and row counts)",
 )
+
+
+def asset_uuid(value: strawberry.ID) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Unprocessable("id is not an asset id (a UUID)") from None
 
 
 @strawberry.type(description="One column and its privacy class")

@@ -1,0 +1,1 @@
+"""Transformations: a read-only DuckDB query over one asset, written as a derived asset."""
