@@ -6,9 +6,10 @@ import contextlib
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_shutdown
 from kombu.entity import Queue as KombuQueue
 
+from libs.common.celery_health import CeleryHealthCollector, Heartbeat
 from libs.common.contracts import Queue, queue_for
 from libs.common.logging import configure_logging
 from libs.common.metrics import serve_metrics
@@ -29,17 +30,26 @@ def create_celery(
     imports: tuple[str, ...] = (),
 ) -> Celery:
     """The app of one service's worker: `imports` names its task modules. A worker started
-    from it logs JSON and serves /metrics on `metrics_port`."""
+    from it logs JSON, beats (libs/common/celery_health.py) and serves /metrics on
+    `metrics_port`, with every queue's length and every worker's state."""
     settings = settings or get_settings()
     level, metrics_port = settings.log_level, settings.metrics_port
+    broker, beat_s = settings.redis_url, settings.celery_heartbeat_s
+    heartbeats: list[Heartbeat] = []
 
-    def on_worker_init(**_: Any) -> None:
+    def on_worker_init(sender: Any = None, **_: Any) -> None:
         configure_logging(level)
+        heartbeats.append(Heartbeat(broker, str(sender.hostname), beat_s))
         if metrics_port:
             with contextlib.suppress(OSError):  # another worker on this host serves it
-                serve_metrics(metrics_port)
+                serve_metrics(metrics_port, CeleryHealthCollector(broker, [q.value for q in Queue]))
+
+    def on_worker_shutdown(**_: Any) -> None:
+        for heartbeat in heartbeats:
+            heartbeat.stop()
 
     worker_init.connect(on_worker_init, weak=False)
+    worker_shutdown.connect(on_worker_shutdown, weak=False)
 
     app = Celery(main, broker=settings.redis_url, backend=None)
     app.conf.update(

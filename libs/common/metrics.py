@@ -18,7 +18,7 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
-from prometheus_client.registry import REGISTRY
+from prometheus_client.registry import REGISTRY, Collector
 
 __all__ = ["Counter", "Gauge", "Histogram", "mount_metrics", "scrape_registry", "serve_metrics"]
 
@@ -38,6 +38,9 @@ def mount_metrics(app: FastAPI) -> None:
         return Response(generate_latest(scrape_registry()), media_type=CONTENT_TYPE_LATEST)
 
 
-def serve_metrics(port: int) -> None:
-    """Expose /metrics from a worker process on its own port."""
-    start_http_server(port, registry=scrape_registry())
+def serve_metrics(port: int, *extra: Collector) -> None:
+    """Expose /metrics from a worker process on its own port, with `extra` collectors."""
+    registry = scrape_registry()
+    for collector in extra:
+        registry.register(collector)
+    start_http_server(port, registry=registry)

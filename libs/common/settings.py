@@ -66,6 +66,8 @@ class CommonSettings(BaseSettings):
     # libs.common.consent: a backstop only; a change deletes the user's entry at once.
     consent_cache_ttl_s: float = 30.0
     celery_task_expires_s: int = 3600
+    # A worker beats this often; three missed beats and celery_worker_up shows it down.
+    celery_heartbeat_s: float = Field(10.0, gt=0)
     metrics_port: int = 9400
 
     @model_validator(mode="after")
