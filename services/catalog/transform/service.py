@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +32,14 @@ from libs.common.audit import AuditPurpose
 from libs.common.consent import tombstoned
 from libs.common.contracts import ConsentPurpose, DatasetVersion, RunEvent
 from libs.common.duckdb_sql import SqlFailed, SqlTimeout, query_arrow
-from libs.common.errors import Conflict, Forbidden, NotFound, PayloadTooLarge, Unprocessable
+from libs.common.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    Unprocessable,
+)
 from libs.common.lake import Lake
 from libs.common.lake_crypto import SUBJECT_COLUMN
 from services.catalog.assets import repository
@@ -66,6 +75,21 @@ def consent_purpose(purpose: AuditPurpose) -> ConsentPurpose:
     return PURPOSES[purpose]
 
 
+@contextmanager
+def _counted(kind: TransformationType) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    except ServiceError:
+        TRANSFORMATIONS.labels(kind.value, "refused").inc()
+        raise
+    except Exception:
+        TRANSFORMATIONS.labels(kind.value, "failed").inc()
+        raise
+    TRANSFORMATIONS.labels(kind.value, "created").inc()
+    TRANSFORM_SECONDS.observe(time.monotonic() - started)
+
+
 async def apply(
     *,
     engine: AsyncEngine,
@@ -77,62 +101,39 @@ async def apply(
     purpose: AuditPurpose,
 ) -> uuid.UUID:
     """Make the derived asset from the asset `source_id`; its id (registered)."""
-    started = time.monotonic()
-    try:
-        made = await _apply(engine=engine, lake=lake, settings=settings, source_id=source_id,
-                            kind=kind, parameters=parameters, purpose=purpose)  # fmt: skip
-    except Exception as exc:
-        TRANSFORMATIONS.labels(kind.value, "refused" if _refusal(exc) else "failed").inc()
-        raise
-    TRANSFORMATIONS.labels(kind.value, "created").inc()
-    TRANSFORM_SECONDS.observe(time.monotonic() - started)
-    return made
-
-
-def _refusal(exc: Exception) -> bool:
-    return isinstance(exc, Conflict | Forbidden | NotFound | PayloadTooLarge | Unprocessable)
-
-
-async def _apply(
-    *,
-    engine: AsyncEngine,
-    lake: Lake,
-    settings: CatalogSettings,
-    source_id: uuid.UUID,
-    kind: TransformationType,
-    parameters: Any,
-    purpose: AuditPurpose,
-) -> uuid.UUID:
-    use = consent_purpose(purpose)
-    async with engine.connect() as conn:
-        asset = await repository.get(conn, source_id)
-    if asset is None:
-        raise NotFound("no asset has this id", errors=[{"field": "assetId", "reason": "unknown"}])
-    todo = plan(kind, parameters, visible(asset["columns"], use)[0])  # refuse before reading
-    location = derived_location(use, todo.name)
-    source = await read_source(engine, lake, settings, asset, use,
-                               rows_max=settings.catalog_transform_source_rows_max)  # fmt: skip
-    result = await _run(settings, todo.query, todo.params, source)
-    run_id = uuid.uuid4()
-    at = datetime.now(UTC)
-    await _claim(engine, location, asset, source, kind=kind, use=use, at=at)
-    try:
-        version = await _write(engine, lake, location, result, source)
-    except BaseException:
-        await _release(engine, lake, location)
-        raise
-    await register(engine=engine, lake=lake, settings=settings, path=location, writer="catalog")
-    event = RunEvent(
-        run_id=run_id, job=JOB, service="catalog", state="COMPLETE", at=datetime.now(UTC),
-        inputs=[DatasetVersion(path=asset["location"], version=source.version)],
-        outputs=[DatasetVersion(path=location, version=version)],
-        facets={"transformation": kind.value, "purpose": use.value, "rows": result.num_rows,
-                "columns_withheld": len(source.withheld)},
-    )  # fmt: skip
-    await lineage.record(engine, event.model_copy(update={"state": "START", "at": at}))
-    await lineage.record(engine, event)
-    await asyncio.to_thread(openlineage.emit, settings, lake, event)
-    return asset_id(location)
+    with _counted(kind):
+        use = consent_purpose(purpose)
+        async with engine.connect() as conn:
+            asset = await repository.get(conn, source_id)
+        if asset is None:
+            raise NotFound(
+                "no asset has this id", errors=[{"field": "assetId", "reason": "unknown"}]
+            )
+        todo = plan(kind, parameters, visible(asset["columns"], use)[0])  # refuse before reading
+        location = derived_location(use, todo.name)
+        source = await read_source(engine, lake, settings, asset, use,
+                                   rows_max=settings.catalog_transform_source_rows_max)  # fmt: skip
+        result = await _run(settings, todo.query, todo.params, source)
+        run_id = uuid.uuid4()
+        at = datetime.now(UTC)
+        await _claim(engine, location, asset, source, kind=kind, use=use, at=at)
+        try:
+            version = await _write(engine, lake, location, result, source)
+        except BaseException:
+            await _release(engine, lake, location)
+            raise
+        await register(engine=engine, lake=lake, settings=settings, path=location, writer="catalog")
+        event = RunEvent(
+            run_id=run_id, job=JOB, service="catalog", state="COMPLETE", at=datetime.now(UTC),
+            inputs=[DatasetVersion(path=asset["location"], version=source.version)],
+            outputs=[DatasetVersion(path=location, version=version)],
+            facets={"transformation": kind.value, "purpose": use.value, "rows": result.num_rows,
+                    "columns_withheld": len(source.withheld)},
+        )  # fmt: skip
+        await lineage.record(engine, event.model_copy(update={"state": "START", "at": at}))
+        await lineage.record(engine, event)
+        await asyncio.to_thread(openlineage.emit, settings, lake, event)
+        return asset_id(location)
 
 
 async def _run(
